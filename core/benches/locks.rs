@@ -1,1 +1,195 @@
-fn main() {}
+//! `cargo make bench` (Rust leg): the crate against the raw fcntl syscall, in the same run.
+//!
+//! 1. acquire+release of one lock, uncontended: `try_acquire`, `acquire`, a guard, vs a raw
+//!    `F_OFD_SETLK` pair, with 0, 1, 100 and 10,000 disjoint locks already held on the file.
+//! 2. hand-off latency between two processes: from the holder's release to the waiter's return, for
+//!    the crate's blocking and timed acquire, a raw `F_OFD_SETLKW`, and a polling timed acquire
+//!    (sleep-and-retry, what most lock libraries do) for contrast.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use locksfile::{LockMode, LocksFile};
+use nix::fcntl::{fcntl, FcntlArg};
+
+const BATCHES: usize = 7;
+const BATCH_TIME: Duration = Duration::from_millis(60);
+const HANDOFF_ROUNDS: usize = 200;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("handoff-waiter") {
+        handoff_waiter(&args[2], Path::new(&args[3]));
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("locksfile-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    pairs(&dir);
+    handoffs(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn raw_set(file: &File, l_type: i32, index: i64, wait: bool) {
+    let request = libc::flock { l_type: l_type as i16, l_whence: libc::SEEK_SET as i16, l_start: index, l_len: 1, l_pid: 0 };
+    let arg = if wait { FcntlArg::F_OFD_SETLKW(&request) } else { FcntlArg::F_OFD_SETLK(&request) };
+    fcntl(file.as_fd(), arg).expect("raw fcntl");
+}
+
+/// Median nanoseconds per call of each op over `BATCHES` rounds of batches of about `BATCH_TIME`
+/// each; the ops take turns batch by batch, so drift on the machine affects them alike.
+fn measure(ops: &mut [&mut dyn FnMut()]) -> Vec<f64> {
+    let per_batch: Vec<u64> = ops.iter_mut().map(|op| calibrate(&mut **op)).collect();
+    let mut results = vec![Vec::with_capacity(BATCHES); ops.len()];
+    for _ in 0..BATCHES {
+        for (n, op) in ops.iter_mut().enumerate() {
+            let started = Instant::now();
+            for _ in 0..per_batch[n] {
+                op();
+            }
+            results[n].push(started.elapsed().as_nanos() as f64 / per_batch[n] as f64);
+        }
+    }
+    results
+        .into_iter()
+        .map(|mut times| {
+            times.sort_by(f64::total_cmp);
+            times[BATCHES / 2]
+        })
+        .collect()
+}
+
+/// How many calls of `op` take about `BATCH_TIME`.
+fn calibrate(op: &mut dyn FnMut()) -> u64 {
+    let mut calls = 1u64;
+    loop {
+        let started = Instant::now();
+        for _ in 0..calls {
+            op();
+        }
+        let took = started.elapsed();
+        if took >= BATCH_TIME / 4 {
+            return (calls as f64 * BATCH_TIME.as_secs_f64() / took.as_secs_f64()) as u64 + 1;
+        }
+        calls *= 4;
+    }
+}
+
+fn pairs(dir: &Path) {
+    println!("acquire+release of one lock, uncontended (median of {BATCHES} batches; ns per pair)");
+    println!("{:>12} {:>14} {:>14} {:>14} {:>14} {:>10}", "locks held", "raw OFD pair", "try_acquire", "acquire", "guard", "try/raw");
+    for held in [0u64, 1, 100, 10_000] {
+        let target = 2 * held + 1; // after every held lock: the kernel walks the whole list
+        let raw_file = File::options().read(true).write(true).create(true).truncate(false).open(dir.join(format!("raw-{held}"))).unwrap();
+        for i in 0..held {
+            raw_set(&raw_file, libc::F_WRLCK, 2 * i as i64, false);
+        }
+        let locks = LocksFile::open(dir.join(format!("crate-{held}"))).unwrap();
+        for i in 0..held {
+            locks.acquire(2 * i, LockMode::Write).unwrap();
+        }
+        let times = measure(&mut [
+            &mut || {
+                raw_set(&raw_file, libc::F_WRLCK, target as i64, false);
+                raw_set(&raw_file, libc::F_UNLCK, target as i64, false);
+            },
+            &mut || {
+                assert!(locks.try_acquire(target, LockMode::Write).unwrap());
+                locks.release(target).unwrap();
+            },
+            &mut || {
+                locks.acquire(target, LockMode::Write).unwrap();
+                locks.release(target).unwrap();
+            },
+            &mut || drop(locks.write(target).unwrap()),
+        ]);
+        let [raw, try_pair, blocking_pair, guard_pair] = times[..] else { unreachable!() };
+        println!(
+            "{held:>12} {raw:>14.0} {try_pair:>14.0} {blocking_pair:>14.0} {guard_pair:>14.0} {:>9.2}x",
+            try_pair / raw
+        );
+    }
+    println!();
+}
+
+fn now_ns() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// The waiting process: for each round, says it is about to wait, waits for lock 0, and reports
+/// when it got it.
+fn handoff_waiter(variant: &str, path: &Path) {
+    let locks = LocksFile::open(path).unwrap();
+    let raw = File::options().read(true).write(true).open(path).unwrap();
+    let mut out = std::io::stdout();
+    let mut go = std::io::stdin().lock().lines();
+    for _ in 0..HANDOFF_ROUNDS {
+        assert_eq!(go.next().unwrap().unwrap(), "go"); // the holder has the lock again
+        writeln!(out, "ready").unwrap();
+        out.flush().unwrap();
+        match variant {
+            "blocking" => locks.acquire(0, LockMode::Write).unwrap(),
+            "timed" => assert!(locks.acquire_timeout(0, LockMode::Write, Duration::from_secs(30)).unwrap()),
+            "raw" => raw_set(&raw, libc::F_WRLCK, 0, true),
+            "polling" => {
+                while !locks.try_acquire(0, LockMode::Write).unwrap() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            other => panic!("unknown variant {other}"),
+        }
+        let got = now_ns();
+        if variant == "raw" {
+            raw_set(&raw, libc::F_UNLCK, 0, false);
+        } else {
+            locks.release(0).unwrap();
+        }
+        writeln!(out, "{got}").unwrap();
+        out.flush().unwrap();
+    }
+}
+
+fn handoffs(dir: &Path) {
+    println!("hand-off latency between two processes ({HANDOFF_ROUNDS} rounds; µs from release to the waiter's return)");
+    println!("{:>34} {:>10} {:>10} {:>10}", "waiter", "median", "p90", "vs raw");
+    let mut raw_median = None;
+    for (variant, label) in [
+        ("raw", "raw F_OFD_SETLKW"),
+        ("blocking", "acquire (blocking)"),
+        ("timed", "acquire_timeout (kernel wait)"),
+        ("polling", "polling try + 1 ms sleep"),
+    ] {
+        let path: PathBuf = dir.join(format!("handoff-{variant}"));
+        let holder = File::options().read(true).write(true).create(true).truncate(false).open(&path).unwrap();
+        raw_set(&holder, libc::F_WRLCK, 0, false);
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["handoff-waiter", variant, path.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut go = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut latencies = Vec::with_capacity(HANDOFF_ROUNDS);
+        for _ in 0..HANDOFF_ROUNDS {
+            writeln!(go, "go").unwrap();
+            go.flush().unwrap();
+            assert_eq!(lines.next().unwrap().unwrap(), "ready");
+            std::thread::sleep(Duration::from_millis(2)); // let the waiter enter its wait
+            let released = now_ns();
+            raw_set(&holder, libc::F_UNLCK, 0, false);
+            let got: u128 = lines.next().unwrap().unwrap().parse().unwrap();
+            latencies.push(got.saturating_sub(released) as f64 / 1000.0);
+            raw_set(&holder, libc::F_WRLCK, 0, true);
+        }
+        child.wait().unwrap();
+        latencies.sort_by(f64::total_cmp);
+        let median = latencies[HANDOFF_ROUNDS / 2];
+        let p90 = latencies[HANDOFF_ROUNDS * 9 / 10];
+        let raw = *raw_median.get_or_insert(median);
+        println!("{label:>34} {median:>10.1} {p90:>10.1} {:>9.2}x", median / raw);
+    }
+}

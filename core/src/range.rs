@@ -227,6 +227,7 @@ mod tests {
             LockRange::index(MAX_INDEX + 1),
             LockRange::from_start(MAX_INDEX + 1),
             (4..4).into_lock_range(),
+            #[allow(clippy::reversed_empty_ranges)]
             (5..4).into_lock_range(),
             (0..=u64::MAX).into_lock_range(),
             #[allow(clippy::reversed_empty_ranges)]

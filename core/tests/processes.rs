@@ -290,3 +290,27 @@ fn a_forked_child_is_a_fresh_owner_holding_nothing() {
         assert_eq!(parent.held().len(), 1);
     }
 }
+
+#[test]
+fn a_wait_in_flight_survives_another_views_release() {
+    let path = temp_dir("in-flight").join("test.lock");
+    let mut outside = Worker::start(&path, Scope::OpenFile);
+    let first = LocksFile::options().scope(Scope::Process).open(&path).unwrap();
+    let second = LocksFile::options().scope(Scope::Process).open(&path).unwrap();
+    assert_eq!(outside.ask("acquire read 5 block"), "ok");
+    second.acquire(5, LockMode::Read).unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| first.acquire(4..7, LockMode::Write));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!waiter.is_finished(), "the upgrade waits for the outside reader");
+        assert!(!second.try_acquire(5, LockMode::Read).unwrap(), "overlaps a request in flight");
+        second.release(5).unwrap();
+        assert_eq!(outside.ask("release 5"), "ok");
+        waiter.join().unwrap().unwrap();
+    });
+    assert!(!outside.can_take("read", "5"), "the granted write survived the other view's release");
+    assert_eq!(common::format_held(&first.held()), "held 4..7:write");
+    assert!(second.held().is_empty());
+    first.release(4..7).unwrap();
+    assert!(outside.can_take("write", "4..7"));
+}

@@ -108,7 +108,7 @@ fn reopen_in_place(fd: RawFd, flags: libc::c_int) {
     unsafe {
         let mut fresh = libc::open(path.as_ptr().cast(), flags | libc::O_CLOEXEC);
         if fresh < 0 {
-            fresh = libc::open(b"/dev/null\0".as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+            fresh = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
         }
         if fresh >= 0 {
             libc::dup3(fresh, fd, libc::O_CLOEXEC);
