@@ -91,3 +91,8 @@ mod tests {
         assert_send_sync::<super::LocksFile>();
     }
 }
+
+/// The README's Rust example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
