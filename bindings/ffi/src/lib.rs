@@ -1,0 +1,21 @@
+//! The FFI of `locksfile`: the scaffolding uniffi generates from `src/locksfile.udl`, a thin
+//! object over the core's handle, and a direct C call path for the hot operations (`fast_lane`).
+//! Semantics live in the core; this crate only translates.
+
+mod error;
+mod fast_lane;
+mod handle;
+mod types;
+
+pub use error::LocksFileError;
+pub use handle::LocksFile;
+pub use locksfile::{LockClass, LockMode, Scope};
+pub use types::{HeldRange, Holder, OpenOptions};
+
+/// The largest lock index.
+#[must_use]
+pub fn max_index() -> u64 {
+    locksfile::MAX_INDEX
+}
+
+uniffi::include_scaffolding!("locksfile");
