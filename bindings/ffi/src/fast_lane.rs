@@ -5,9 +5,8 @@
 //! generated `raise_fast_lane_error`, which throws it exactly as the generated path would have,
 //! without performing the operation again.
 //!
-//! Arguments: `token` from `fast_lane_token()`; `write` 0 or 1; `count` 0 means open-ended (every
-//! lock from `start` on: a count of 0 is otherwise invalid, and the layers reject it first); `wait`
-//! 0 = try, 1 = block, 2 = until `timeout_ns` has passed.
+//! Arguments: `token` from `fast_lane_token()`; `count` 0 means open-ended (every lock from `start`
+//! on: a count of 0 is otherwise invalid, and the layers reject it first).
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -71,23 +70,46 @@ fn range(start: u64, count: u64) -> Result<locksfile::LockRange, LocksFileError>
     lock_range(start, (count != 0).then_some(count))
 }
 
-/// Takes `[start, start + count)` (`count == 0`: from `start` on) in read (`write == 0`) or write mode.
+/// `flags` of [`locksfile_fast_acquire`]: take the locks exclusive (else shared).
+pub const LOCKSFILE_WRITE: u32 = 1;
+/// `flags` of [`locksfile_fast_acquire`]: wait as long as it takes (else only try).
+pub const LOCKSFILE_BLOCK: u32 = 2;
+
+/// Takes `[start, start + count)` (`count == 0`: from `start` on); `flags` is
+/// [`LOCKSFILE_WRITE`] and/or [`LOCKSFILE_BLOCK`]. (Few arguments: each costs the caller's FFI
+/// layer a conversion.)
 ///
 /// # Safety
 /// `token` must come from `fast_lane_token()` of a `LocksFile` that stays alive during the call.
 #[no_mangle]
-pub unsafe extern "C" fn locksfile_fast_acquire(token: u64, write: u8, start: u64, count: u64, wait: i32, timeout_ns: u64) -> i32 {
+pub unsafe extern "C" fn locksfile_fast_acquire(token: u64, start: u64, count: u64, flags: u32) -> i32 {
     // SAFETY: forwarded from the caller.
     unsafe {
         with_file(token, |file| {
-            let core = file.core()?;
-            let range = range(start, count)?;
-            let mode = LockMode::from_write(write != 0);
-            let acquired = match wait {
-                0 => core.try_acquire(range, mode)?,
-                1 => core.acquire(range, mode).map(|()| true)?,
-                _ => core.acquire_timeout(range, mode, Duration::from_nanos(timeout_ns))?,
+            let (core, range) = (file.core()?, range(start, count)?);
+            let mode = LockMode::from_write(flags & LOCKSFILE_WRITE != 0);
+            let acquired = if flags & LOCKSFILE_BLOCK != 0 {
+                core.acquire(range, mode).map(|()| true)?
+            } else {
+                core.try_acquire(range, mode)?
             };
+            Ok(if acquired { LOCKSFILE_DONE } else { LOCKSFILE_NOT_ACQUIRED })
+        })
+    }
+}
+
+/// Takes `[start, start + count)` (`count == 0`: from `start` on), shared or exclusive (`write`
+/// non-zero), waiting at most `timeout_ns` nanoseconds.
+///
+/// # Safety
+/// As [`locksfile_fast_acquire`].
+#[no_mangle]
+pub unsafe extern "C" fn locksfile_fast_acquire_timeout(token: u64, start: u64, count: u64, write: u32, timeout_ns: u64) -> i32 {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        with_file(token, |file| {
+            let (core, range) = (file.core()?, range(start, count)?);
+            let acquired = core.acquire_timeout(range, LockMode::from_write(write != 0), Duration::from_nanos(timeout_ns))?;
             Ok(if acquired { LOCKSFILE_DONE } else { LOCKSFILE_NOT_ACQUIRED })
         })
     }

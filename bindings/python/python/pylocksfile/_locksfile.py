@@ -1,0 +1,365 @@
+"""The Pythonic API: ``LocksFile``."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+
+import enum
+import os
+import threading
+import time
+from types import TracebackType
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
+
+from . import _fastlane as fast
+from ._errors import LockTimeoutError, reraise
+from ._native import locksfile as _gen
+from ._ranges import Start, describe, index, span, timeout_of
+
+__all__ = ["LocksFile", "LockGuard", "Mode", "Scope", "Held", "Holder"]
+
+# How long one kernel wait of an asyncio waiter lasts before it checks for cancellation.
+_ASYNC_SLICE = 0.1
+
+
+class Mode(enum.Enum):
+    """How a lock is held."""
+
+    READ = "read"
+    """Shared: any number of owners at once."""
+    WRITE = "write"
+    """Exclusive: one owner, nobody else in any mode."""
+
+
+class Scope(enum.Enum):
+    """Who owns the locks a handle takes."""
+
+    OPEN_FILE = "open-file"
+    """Each handle is its own owner (open-file-description locks): handles and threads exclude
+    each other like processes. The default."""
+    PROCESS = "process"
+    """The process owns the locks (classic POSIX locks): the kernel detects deadlocks between
+    processes; handles and threads of one process share the locks."""
+
+
+class Held(NamedTuple):
+    """A run of locks held in one mode; ``count`` is None for every lock from ``start`` on."""
+
+    start: int
+    count: Optional[int]
+    mode: Mode
+
+
+class Holder(NamedTuple):
+    """A lock another owner holds: ``kind`` is ``"process"``, ``"open-file"`` or ``"flock"``;
+    ``pid`` is the holding process when Linux can tell."""
+
+    start: int
+    count: Optional[int]
+    mode: Mode
+    kind: str
+    pid: Optional[int]
+
+
+_MODES = {_gen.LockMode.READ: Mode.READ, _gen.LockMode.WRITE: Mode.WRITE}
+_SCOPES = {Scope.OPEN_FILE: _gen.Scope.OPEN_FILE, Scope.PROCESS: _gen.Scope.PROCESS}
+_KINDS = {_gen.LockClass.PROCESS: "process", _gen.LockClass.OPEN_FILE: "open-file", _gen.LockClass.FLOCK: "flock"}
+
+_executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+_executor_lock = threading.Lock()
+
+
+def _waiters() -> concurrent.futures.ThreadPoolExecutor:
+    """The threads asyncio waiters block in (kernel waits must not block the event loop)."""
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            _executor = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="pylocksfile-wait")
+        return _executor
+
+
+def _call(function: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return function(*args)
+    except _gen.LocksFileError as error:
+        reraise(error)
+
+
+class LocksFile:
+    """An open lock file: lock ``i`` is byte ``i`` of the file.
+
+    >>> lf = LocksFile("/tmp/data.lock")
+    >>> with lf.write(1, 3):      # locks 1, 2, 3, exclusive
+    ...     pass
+    >>> with lf.read(0):          # lock 0, shared
+    ...     pass
+
+    ``count`` is how many locks from ``start``; ``None`` means every lock from ``start`` on. A
+    ``range`` (step 1) may stand for ``start, count``. Threads may share a handle. Closing the handle
+    (or leaving ``with LocksFile(...)``) releases every lock it holds; so does the process's exit.
+    Pickling it (e.g. to a ``multiprocessing`` child) reopens the same path there, holding nothing.
+    """
+
+    def __init__(
+        self,
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        scope: Scope = Scope.OPEN_FILE,
+        create: bool = True,
+        mode: int = 0o644,
+    ) -> None:
+        if not isinstance(scope, Scope):
+            raise TypeError(f"scope must be a Scope, not {type(scope).__name__}")
+        if not isinstance(create, bool):
+            raise TypeError(f"create must be a bool, not {type(create).__name__}")
+        if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+            raise ValueError(f"mode must be permission bits from 0 to 0o7777, got {mode!r}")
+        try:
+            text = os.fsdecode(path)
+        except TypeError:
+            raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}") from None
+        options = _gen.OpenOptions(scope=_SCOPES[scope], create=create, mode=mode)
+        self._file = _call(_gen.LocksFile, text, options)
+        # The native object lives as long as this one, so the token stays valid even after close().
+        self._token: int = self._file.fast_lane_token()
+        self._path = text
+        self._scope = scope
+
+    # ----- identity -----------------------------------------------------------------------------
+
+    @property
+    def path(self) -> str:
+        """The path the file was opened by."""
+        return self._path
+
+    @property
+    def scope(self) -> Scope:
+        """Who owns the locks."""
+        return self._scope
+
+    @property
+    def writable(self) -> bool:
+        """Whether write locks can be taken (the file opened read-write)."""
+        return bool(self._file.is_writable())
+
+    def __repr__(self) -> str:
+        return f"LocksFile({self._path!r}, scope={self._scope})"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_reopen, (self._path, self._scope))
+
+    # ----- acquiring ----------------------------------------------------------------------------
+
+    def acquire(
+        self,
+        start: Start,
+        count: Optional[int] = 1,
+        *,
+        write: bool = False,
+        blocking: bool = True,
+        timeout: Optional[float] = None,
+    ) -> bool:
+        """Takes ``count`` locks from ``start``, shared (``write=False``) or exclusive.
+
+        Locks already held in the other mode are converted in place. All of the range or none of it.
+        Blocks until it gets them (``True``), unless ``blocking=False`` (``False`` on conflict) or a
+        ``timeout`` in seconds is given (``False`` at the deadline, holding nothing new). Ctrl-C
+        while waiting raises ``KeyboardInterrupt`` promptly, holding nothing new.
+
+        Raises :class:`DeadlockError` (``Scope.PROCESS``), :class:`NotWritableError`,
+        ``TypeError``/``ValueError`` for bad arguments.
+        """
+        first, number = span(start, count)
+        if write.__class__ is not bool:
+            raise TypeError(f"write must be a bool, not {type(write).__name__}")
+        if blocking.__class__ is not bool:
+            raise TypeError(f"blocking must be a bool, not {type(blocking).__name__}")
+        if timeout is not None:
+            return self._acquire_until(write, first, number, time.monotonic() + timeout_of(timeout))  # type: ignore[operator]
+        if not blocking:
+            return self._fast_acquire(first, number, write) == fast.DONE
+        flags = write | fast.BLOCK
+        while self._fast_acquire(first, number, flags) != fast.DONE:
+            fast.check_signals()  # Interrupted: run handlers (may raise), then wait again (PEP 475).
+        return True
+
+    def try_acquire(self, start: Start, count: Optional[int] = 1, *, write: bool = False) -> bool:
+        """Takes the locks if no other owner is in the way: ``False`` on conflict."""
+        first, number = span(start, count)
+        if write.__class__ is not bool:
+            raise TypeError(f"write must be a bool, not {type(write).__name__}")
+        return self._fast_acquire(first, number, write) == fast.DONE
+
+    def _acquire_until(self, write: bool, start: int, count: Optional[int], deadline: float) -> bool:
+        while True:
+            status = self._fast_acquire_for(start, count, write, max(0.0, deadline - time.monotonic()))
+            if status != fast.INTERRUPTED:
+                return status == fast.DONE
+            fast.check_signals()
+
+    def _fast_acquire(self, start: int, count: Optional[int], flags: int) -> int:
+        status: int = fast.acquire(self._token, start, count or 0, flags)
+        if status == fast.FAILED:
+            self._raise_fast_lane_error()
+        return status
+
+    def _fast_acquire_for(self, start: int, count: Optional[int], write: bool, seconds: float) -> int:
+        status: int = fast.acquire_timeout(self._token, start, count or 0, write, int(seconds * 1e9))
+        if status == fast.FAILED:
+            self._raise_fast_lane_error()
+        return status
+
+    def _raise_fast_lane_error(self) -> None:
+        _call(self._file.raise_fast_lane_error)
+        raise RuntimeError("the native call failed without an error")  # pragma: no cover
+
+    async def acquire_async(
+        self, start: Start, count: Optional[int] = 1, *, write: bool = False, timeout: Optional[float] = None
+    ) -> bool:
+        """Like :meth:`acquire`, without blocking the event loop: the wait happens in a worker
+        thread, in the kernel's queue. Cancelling the task stops the wait (within 0.1 s) and leaves
+        nothing new held."""
+        first, number = span(start, count)
+        seconds = timeout_of(timeout)
+        if self._fast_acquire(first, number, write) == fast.DONE:
+            return True
+        if seconds == 0:
+            return False
+        deadline = None if seconds is None else time.monotonic() + seconds
+        cancelled = threading.Event()
+
+        def wait() -> bool:
+            while not cancelled.is_set():
+                step = _ASYNC_SLICE if deadline is None else min(_ASYNC_SLICE, max(0.0, deadline - time.monotonic()))
+                status = self._fast_acquire_for(first, number, write, step)
+                if status == fast.DONE:
+                    if cancelled.is_set():
+                        self.release(first, number)
+                        return False
+                    return True
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+            return False
+
+        future = _waiters().submit(wait)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            cancelled.set()
+            future.add_done_callback(lambda done: self._undo_late_acquire(done, first, number))
+            raise
+
+    def _undo_late_acquire(self, done: "concurrent.futures.Future[bool]", start: int, count: Optional[int]) -> None:
+        if not done.cancelled() and done.exception() is None and done.result():
+            self.release(start, count)
+
+    # ----- guards -------------------------------------------------------------------------------
+
+    def read(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
+        """A context manager (``with`` or ``async with``) holding the locks shared."""
+        first, number = span(start, count)
+        return LockGuard(self, first, number, False, timeout_of(timeout))
+
+    def write(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
+        """A context manager (``with`` or ``async with``) holding the locks exclusive."""
+        first, number = span(start, count)
+        return LockGuard(self, first, number, True, timeout_of(timeout))
+
+    # ----- releasing ----------------------------------------------------------------------------
+
+    def release(self, start: Optional[Start] = None, count: Optional[int] = 1) -> None:
+        """Releases whatever this handle holds in the range; everything when ``start`` is None."""
+        if start is None:
+            self.release_all()
+            return
+        first, number = span(start, count)
+        self._fast_release(first, number)
+
+    def _fast_release(self, start: int, count: Optional[int]) -> None:
+        if fast.release(self._token, start, count or 0) != fast.DONE:
+            self._raise_fast_lane_error()
+
+    def release_all(self) -> None:
+        """Releases everything this handle holds."""
+        _call(self._file.release_all)
+
+    # ----- introspection ------------------------------------------------------------------------
+
+    def held(self) -> List[Held]:
+        """What this handle holds, as coalesced runs in index order."""
+        return [Held(int(h.start), h.count, _MODES[h.mode]) for h in _call(self._file.held)]
+
+    def mode_of(self, lock: int) -> Optional[Mode]:
+        """The mode this handle holds ``lock`` in, or None."""
+        mode = _call(self._file.mode_of, index(lock, "lock"))
+        return None if mode is None else _MODES[mode]
+
+    def holders(self, start: Start = 0, count: Optional[int] = None) -> List[Holder]:
+        """The locks other owners hold overlapping the range (default: all), with their pids."""
+        first, number = span(start, count)
+        return [
+            Holder(int(h.start), h.count, _MODES[h.mode], _KINDS[h.kind], h.pid)
+            for h in _call(self._file.holders, first, number)
+        ]
+
+    def is_stale(self) -> bool:
+        """Whether the path no longer names the open file (deleted or replaced): locks on it then no
+        longer exclude processes that open the path anew."""
+        return bool(_call(self._file.is_stale))
+
+    # ----- closing ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Releases every lock and closes the file. Idempotent; later calls raise ClosedError."""
+        self._file.close()
+
+    def __enter__(self) -> "LocksFile":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _reopen(path: str, scope: Scope) -> LocksFile:
+    return LocksFile(path, scope=scope)
+
+
+class LockGuard:
+    """Holds a range while a ``with`` / ``async with`` block runs; releases exactly that range.
+
+    With a timeout, entering raises :class:`LockTimeoutError` if the locks cannot be had in time.
+    """
+
+    def __init__(self, file: LocksFile, start: int, count: Optional[int], write: bool, timeout: Optional[float]) -> None:
+        self.file = file
+        self.start = start
+        self.count = count
+        self.write = write
+        self.timeout = timeout
+
+    def _timed_out(self) -> LockTimeoutError:
+        mode = "write" if self.write else "read"
+        return LockTimeoutError(
+            f"could not take a {mode} lock on {describe(self.start, self.count)} of {self.file.path} "
+            f"within {self.timeout} s",
+            self.file.path,
+        )
+
+    def __enter__(self) -> "LockGuard":
+        if not self.file.acquire(self.start, self.count, write=self.write, timeout=self.timeout):
+            raise self._timed_out()
+        return self
+
+    def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None:
+        self.file.release(self.start, self.count)
+
+    async def __aenter__(self) -> "LockGuard":
+        if not await self.file.acquire_async(self.start, self.count, write=self.write, timeout=self.timeout):
+            raise self._timed_out()
+        return self
+
+    async def __aexit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None:
+        self.file.release(self.start, self.count)
+
+
