@@ -8,6 +8,10 @@ mod handle;
 mod types;
 
 pub use error::LocksFileError;
+pub use fast_lane::{
+    locksfile_fast_acquire, locksfile_fast_acquire_timeout, locksfile_fast_release, LOCKSFILE_BLOCK, LOCKSFILE_DONE,
+    LOCKSFILE_FAILED, LOCKSFILE_INTERRUPTED, LOCKSFILE_NOT_ACQUIRED, LOCKSFILE_WRITE,
+};
 pub use handle::LocksFile;
 pub use locksfile::{LockClass, LockMode, Scope};
 pub use types::{HeldRange, Holder, OpenOptions};
