@@ -115,7 +115,11 @@ class pylocksfile:  # noqa: N801 - the original name
         wait = _flag(blocking, "blocking")
         start, count = _lock_span(lock_n)
         try:
-            taken = self._file.acquire(start, count, write=write, blocking=wait)
+            if wait:
+                self._file._acquire_blocking(start, count, write)
+                taken = True
+            else:
+                taken = self._file.try_acquire(start, count, write=write)
         except DeadlockError as error:
             if self._verbose:
                 self._say("%s lock on %s refused: %s", _MODE[write], describe(start, count), error)
@@ -132,7 +136,7 @@ class pylocksfile:  # noqa: N801 - the original name
                 self._say("released all locks")
             return
         start, count = _lock_span(lock_n)
-        self._file.release(start, count)
+        self._file._release_span(start, count)
         if self._verbose:
             self._say("released %s", describe(start, count))
 

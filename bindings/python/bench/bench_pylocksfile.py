@@ -1,0 +1,143 @@
+"""acquire+release of one lock, uncontended: pylocksfile (both APIs) against the standard library's
+fcntl.lockf pair (the baseline), pylocksfile 0.0.6, filelock, fasteners and portalocker, in one run.
+Batches of each take turns, so drift on the machine affects all alike; the median batch counts.
+
+Run by ``cargo make bench-python`` (which installs the peers into the benchmark's own venv).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from typing import Callable, Dict, List
+
+BATCHES = 9
+BATCH_SECONDS = 0.08
+
+
+def load_seed_0_0_6(site: str):
+    """pylocksfile 0.0.6 from its own directory, under another module name (ours is pylocksfile)."""
+    spec = importlib.util.spec_from_file_location("pylocksfile_0_0_6", os.path.join(site, "pylocksfile.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def calibrate(pair: Callable[[], None]) -> int:
+    calls = 16
+    while True:
+        began = time.perf_counter()
+        for _ in range(calls):
+            pair()
+        took = time.perf_counter() - began
+        if took > BATCH_SECONDS / 4:
+            return max(1, int(calls * BATCH_SECONDS / took))
+        calls *= 4
+
+
+def measure(pairs: Dict[str, Callable[[], None]]) -> Dict[str, float]:
+    sizes = {name: calibrate(pair) for name, pair in pairs.items()}
+    times: Dict[str, List[float]] = {name: [] for name in pairs}
+    for _ in range(BATCHES):
+        for name, pair in pairs.items():
+            n = sizes[name]
+            began = time.perf_counter()
+            for _ in range(n):
+                pair()
+            times[name].append((time.perf_counter() - began) / n * 1e6)
+    return {name: sorted(values)[BATCHES // 2] for name, values in times.items()}
+
+
+def main() -> None:
+    import fasteners
+    import filelock
+    import portalocker
+
+    from pylocksfile import LocksFile, pylocksfile
+
+    seed_site = sys.argv[1]
+    old = load_seed_0_0_6(seed_site)
+    directory = tempfile.mkdtemp(prefix="pylocksfile-bench-")
+    path = lambda name: os.path.join(directory, name)  # noqa: E731
+
+    fd = os.open(path("lockf.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    lf = LocksFile(path("new.lock"))
+    seed = pylocksfile(path("seed.lock"))
+    seed_old = old.pylocksfile(path("old.lock"))
+    file_lock = filelock.FileLock(path("filelock.lock"))
+    fasteners_lock = fasteners.InterProcessLock(path("fasteners.lock"))
+    fasteners_rw = fasteners.InterProcessReaderWriterLock(path("fasteners-rw.lock"))
+    portal = portalocker.Lock(path("portalocker.lock"), fail_when_locked=True)
+
+    def lockf_pair() -> None:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 5)
+        fcntl.lockf(fd, fcntl.LOCK_UN, 1, 5)
+
+    def try_pair() -> None:
+        lf.try_acquire(5, write=True)
+        lf.release(5)
+
+    def acquire_pair() -> None:
+        lf.acquire(5, write=True)
+        lf.release(5)
+
+    def guard_pair() -> None:
+        with lf.write(5):
+            pass
+
+    def seed_pair() -> None:
+        seed.acquire(writeLock=True, lock_n=5)
+        seed.release(lock_n=5)
+
+    def old_pair() -> None:
+        seed_old.acquire(writeLock=True, lock_n=5)
+        seed_old.release(lock_n=5)
+
+    def filelock_pair() -> None:
+        file_lock.acquire()
+        file_lock.release()
+
+    def fasteners_pair() -> None:
+        fasteners_lock.acquire()
+        fasteners_lock.release()
+
+    def fasteners_rw_pair() -> None:
+        fasteners_rw.acquire_write_lock()
+        fasteners_rw.release_write_lock()
+
+    def portalocker_pair() -> None:
+        portal.acquire()
+        portal.release()
+
+    pairs = {
+        "fcntl.lockf pair (baseline)": lockf_pair,
+        "pylocksfile LocksFile.try_acquire": try_pair,
+        "pylocksfile LocksFile.acquire": acquire_pair,
+        "pylocksfile with lf.write(i)": guard_pair,
+        "pylocksfile seed API acquire": seed_pair,
+        "pylocksfile 0.0.6 (PyPI)": old_pair,
+        "filelock FileLock": filelock_pair,
+        "fasteners InterProcessLock": fasteners_pair,
+        "fasteners ReaderWriterLock (write)": fasteners_rw_pair,
+        "portalocker Lock": portalocker_pair,
+    }
+    results = measure(pairs)
+    baseline = results["fcntl.lockf pair (baseline)"]
+    print(f"acquire+release of one lock, uncontended (Python {sys.version.split()[0]}; median of {BATCHES} interleaved batches)")
+    print(f"{'':38} {'µs/pair':>9} {'vs lockf':>9}")
+    for name, micros in results.items():
+        print(f"{name:38} {micros:9.2f} {micros / baseline:8.2f}x")
+    ours = max(results[name] for name in pairs if name.startswith("pylocksfile ") and "0.0.6" not in name)
+    peers = {name: results[name] for name in pairs if not name.startswith("pylocksfile ") or "0.0.6" in name}
+    peers.pop("fcntl.lockf pair (baseline)")
+    fastest_peer = min(peers, key=peers.get)
+    print(f"slowest pylocksfile API: {ours / baseline:.2f}x lockf (target: within 3x); "
+          f"fastest peer: {fastest_peer} at {peers[fastest_peer] / baseline:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
