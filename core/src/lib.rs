@@ -33,7 +33,8 @@
 //! - Blocking [`LocksFile::acquire`], non-blocking [`LocksFile::try_acquire`] (`false` on
 //!   conflict), and [`LocksFile::acquire_timeout`] (`false` at the deadline). The timed wait sits in
 //!   the kernel's queue like a blocking one and is cut off at the deadline by a per-thread timer
-//!   signal (`SIGRTMAX - 2`, installed only if nothing else handles it; otherwise it polls).
+//!   signal (a real-time signal from `SIGRTMAX - 6` down that nothing else handles, or the one
+//!   `LOCKSFILE_TIMER_SIGNAL` names; when none is free it polls, which loses deadlock detection).
 //! - A signal handler interrupting a wait ends it with [`Error::Interrupted`], holding nothing new,
 //!   so a language runtime can run its handlers (Python's `KeyboardInterrupt`) and retry.
 //! - Release an index, an interval, or everything; dropping the handle releases everything.

@@ -41,6 +41,9 @@ impl LockRange {
             return Err(Error::invalid_range(start, Some(count), "count must be at least 1"));
         }
         match start.checked_add(count - 1) {
+            // A range reaching the last index is "everything from start on": one representation,
+            // and the only one fcntl can express when count is 2^63.
+            Some(MAX_INDEX) => Ok(Self { start, end: OPEN_END }),
             Some(last) if last <= MAX_INDEX => Ok(Self { start, end: last + 1 }),
             _ => Err(Error::invalid_range(
                 start,
@@ -214,8 +217,10 @@ mod tests {
         assert_eq!((1..4).into_lock_range().unwrap().to_fcntl(), (1, 3));
         assert_eq!((1..=3).into_lock_range().unwrap().to_fcntl(), (1, 3));
         assert_eq!((5..).into_lock_range().unwrap().to_fcntl(), (5, 0));
-        assert_eq!(LockRange::new(MAX_INDEX, 1).unwrap().to_fcntl(), (i64::MAX, 1));
-        assert_eq!(LockRange::new(0, MAX_INDEX + 1).unwrap().count(), Some(MAX_INDEX + 1));
+        // Reaching the last index is the same as open-ended.
+        assert_eq!(LockRange::new(MAX_INDEX, 1).unwrap(), LockRange::from_start(MAX_INDEX).unwrap());
+        assert_eq!(LockRange::new(0, MAX_INDEX + 1).unwrap(), LockRange::all());
+        assert_eq!(LockRange::new(0, MAX_INDEX + 1).unwrap().to_fcntl(), (0, 0));
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl LocksFile {
         Ok(self.core()?.is_stale()?)
     }
 
-    pub fn close(&self) {
+    pub fn close_file(&self) {
         let core = self.core.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(core); // Releases everything, unless a call in flight still holds it: then at its end.
     }

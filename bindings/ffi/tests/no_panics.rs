@@ -60,8 +60,8 @@ fn a_closed_handle_and_a_null_token_fail_cleanly() {
     let file = open("closed");
     let token = file.fast_lane_token();
     file.acquire(1, Some(1), LockMode::Write).unwrap();
-    file.close();
-    file.close();
+    file.close_file();
+    file.close_file();
     assert!(matches!(file.acquire(1, Some(1), LockMode::Write), Err(LocksFileError::Closed { .. })));
     assert!(matches!(file.held(), Err(LocksFileError::Closed { .. })));
     // SAFETY: the token names `file`, still alive (closed, not freed); 0 names nothing.

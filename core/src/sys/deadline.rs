@@ -13,28 +13,45 @@ use std::ptr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Which real-time signal the timer sends: `SIGRTMAX - 2`, unless something else already handles it.
+/// The first real-time signal tried for the timer: SIGRTMAX - 2 belongs to the JDK (it interrupts
+/// blocking I/O with it), and glibc and other runtimes take signals near SIGRTMIN.
+const FIRST_CANDIDATE_BELOW_MAX: libc::c_int = 6;
+/// How many signals below that are tried, down to the first one nothing else handles.
+const CANDIDATES: libc::c_int = 16;
+
+/// Which real-time signal the timer sends: the first of the candidates that nothing in the process
+/// handles yet (then ours handles it), or the one `LOCKSFILE_TIMER_SIGNAL` names. `None` when all
+/// are taken: timed waits then poll.
 fn wake_signal() -> Option<libc::c_int> {
     static SIGNAL: OnceLock<Option<libc::c_int>> = OnceLock::new();
     *SIGNAL.get_or_init(|| {
-        let signal = libc::SIGRTMAX() - 2;
-        // SAFETY: `old` and `action` are valid, fully initialised sigaction structures, and
-        // `wake` is an `extern "C"` function that is async-signal-safe (it does nothing).
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(signal, ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
-                return None; // Taken by the application: leave it alone and poll instead.
+        let named = std::env::var("LOCKSFILE_TIMER_SIGNAL").ok().and_then(|v| v.parse::<libc::c_int>().ok());
+        let candidates: Vec<libc::c_int> = match named {
+            Some(signal) => vec![signal],
+            None => {
+                let first = libc::SIGRTMAX() - FIRST_CANDIDATE_BELOW_MAX;
+                (0..CANDIDATES).map(|n| first - n).filter(|&s| s > libc::SIGRTMIN()).collect()
             }
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = wake as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = 0; // No SA_RESTART: the wait must end with EINTR.
-            libc::sigemptyset(&mut action.sa_mask);
-            if libc::sigaction(signal, &action, ptr::null_mut()) != 0 {
-                return None;
-            }
-        }
-        Some(signal)
+        };
+        candidates.into_iter().find(|&signal| install_wake_handler(signal))
     })
+}
+
+/// Installs the no-op handler on `signal` if nothing handles it yet.
+fn install_wake_handler(signal: libc::c_int) -> bool {
+    // SAFETY: `old` and `action` are valid, fully initialised sigaction structures, and `wake` is
+    // an `extern "C"` function that is async-signal-safe (it does nothing).
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
+            return false; // Somebody else's: leave it alone.
+        }
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = wake as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = 0; // No SA_RESTART: the wait must end with EINTR.
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, ptr::null_mut()) == 0
+    }
 }
 
 extern "C" fn wake(_signal: libc::c_int) {}

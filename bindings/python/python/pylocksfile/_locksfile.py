@@ -328,7 +328,7 @@ class LocksFile:
 
     def close(self) -> None:
         """Releases every lock and closes the file. Idempotent; later calls raise ClosedError."""
-        self._file.close()
+        self._file.close_file()
 
     def __enter__(self) -> "LocksFile":
         return self
