@@ -17,6 +17,8 @@ let package = Package(
         .target(name: "Locksfile", dependencies: ["LocksfileFFI"], path: "Sources/Locksfile"),
         // A worker process speaking the project's test protocol (for the tests and tests/).
         .executableTarget(name: "Worker", dependencies: ["Locksfile"], path: "Sources/Worker"),
+        // `cargo make bench-swift`: the Swift API against raw fcntl from Swift.
+        .executableTarget(name: "Bench", dependencies: ["Locksfile"], path: "Sources/Bench"),
         .testTarget(name: "LocksfileTests", dependencies: ["Locksfile"], path: "Tests/LocksfileTests"),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import LocksfileFFI
 
 /// Swift idioms over the generated `LocksFile`: index and range forms, `withLock` closures that
 /// release on every exit path, `Duration` timeouts, and an `async` acquire that waits off the
@@ -13,17 +14,17 @@ extension LocksFile {
 
     /// Takes lock `index` in `mode`, waiting as long as it takes.
     public func acquire(_ mode: LockMode, _ index: UInt64) throws {
-        try acquire(start: index, count: 1, mode: mode)
+        try fastAcquire(index, 1, mode, wait: true)
     }
 
     /// Takes every lock of `range` (all or none), waiting as long as it takes.
     public func acquire(_ mode: LockMode, _ range: Range<UInt64>) throws {
-        try acquire(start: range.lowerBound, count: range.count64, mode: mode)
+        try fastAcquire(range.lowerBound, try range.fastCount(), mode, wait: true)
     }
 
     /// Takes every lock of `range` (all or none), waiting as long as it takes.
     public func acquire(_ mode: LockMode, _ range: ClosedRange<UInt64>) throws {
-        try acquire(start: range.lowerBound, count: try range.count64(), mode: mode)
+        try fastAcquire(range.lowerBound, try range.count64(), mode, wait: true)
     }
 
     /// Takes every lock from `range.lowerBound` on.
@@ -33,17 +34,17 @@ extension LocksFile {
 
     /// Takes lock `index` if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ index: UInt64) throws -> Bool {
-        try tryAcquire(start: index, count: 1, mode: mode)
+        try fastAcquire(index, 1, mode, wait: false)
     }
 
     /// Takes `range` if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ range: Range<UInt64>) throws -> Bool {
-        try tryAcquire(start: range.lowerBound, count: range.count64, mode: mode)
+        try fastAcquire(range.lowerBound, try range.fastCount(), mode, wait: false)
     }
 
     /// Takes `range` if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ range: ClosedRange<UInt64>) throws -> Bool {
-        try tryAcquire(start: range.lowerBound, count: try range.count64(), mode: mode)
+        try fastAcquire(range.lowerBound, try range.count64(), mode, wait: false)
     }
 
     /// Takes lock `index`, waiting at most `timeout`: false at the deadline, holding nothing new.
@@ -100,17 +101,38 @@ extension LocksFile {
 
     /// Releases lock `index`.
     public func release(_ index: UInt64) throws {
-        try release(start: index, count: 1)
+        try fastRelease(index, 1)
     }
 
     /// Releases whatever this handle holds in `range`.
     public func release(_ range: Range<UInt64>) throws {
-        try release(start: range.lowerBound, count: range.count64)
+        try fastRelease(range.lowerBound, try range.fastCount())
     }
 
     /// Releases whatever this handle holds in `range`.
     public func release(_ range: ClosedRange<UInt64>) throws {
-        try release(start: range.lowerBound, count: try range.count64())
+        try fastRelease(range.lowerBound, try range.count64())
+    }
+
+    // MARK: The direct call path (count 0 = open-ended there; callers pass counts >= 1)
+
+    @discardableResult
+    func fastAcquire(_ start: UInt64, _ count: UInt64, _ mode: LockMode, wait: Bool) throws -> Bool {
+        let flags = (mode == .write ? LOCKSFILE_WRITE : 0) | (wait ? LOCKSFILE_BLOCK : 0)
+        while true {
+            let status = withExtendedLifetime(self) { locksfile_fast_acquire(fastLaneToken(), start, count, flags) }
+            switch status {
+            case LOCKSFILE_DONE: return true
+            case LOCKSFILE_NOT_ACQUIRED: return false
+            case LOCKSFILE_INTERRUPTED: continue // a signal handler ran; wait again
+            default: try raiseFastLaneError(); return false
+            }
+        }
+    }
+
+    func fastRelease(_ start: UInt64, _ count: UInt64) throws {
+        let status = withExtendedLifetime(self) { locksfile_fast_release(fastLaneToken(), start, count) }
+        if status != LOCKSFILE_DONE { try raiseFastLaneError() }
     }
 
     // MARK: Scoped locks
@@ -138,6 +160,16 @@ extension LocksFile {
 extension Range where Bound == UInt64 {
     /// The count as the FFI takes it (an empty range gives 0, which the core rejects by name).
     var count64: UInt64 { upperBound - lowerBound }
+
+    /// The count for the direct path, where 0 would mean open-ended: an empty range is an error.
+    func fastCount() throws -> UInt64 {
+        if isEmpty {
+            throw LocksFileError.InvalidRange(
+                start: lowerBound, count: 0,
+                detail: "invalid lock range (start \(lowerBound), count 0): count must be at least 1")
+        }
+        return count64
+    }
 }
 
 extension ClosedRange where Bound == UInt64 {
