@@ -87,12 +87,25 @@ fn handle(file: &mut Option<LocksFile>, line: &str) -> String {
             "ok".into()
         }
         ["fork-sleep", ms] => {
-            // SAFETY: the child only sleeps and exits.
+            // The reply waits until fork() has returned in the child (its fork handlers are done).
+            let mut ready = [0 as libc::c_int; 2];
+            // SAFETY: `ready` has room for the two descriptors pipe(2) writes.
+            assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
+            // SAFETY: the child only writes to the pipe, sleeps and exits.
             let pid = unsafe { libc::fork() };
             if pid == 0 {
+                // SAFETY: writes one byte from a valid buffer to our pipe.
+                unsafe { libc::write(ready[1], b"r".as_ptr().cast(), 1) };
                 std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
                 // SAFETY: ends the child without running the parent's atexit handlers.
                 unsafe { libc::_exit(0) };
+            }
+            let mut byte = 0u8;
+            // SAFETY: reads one byte into a valid buffer, then closes the pipe's two ends.
+            unsafe {
+                libc::read(ready[0], (&mut byte as *mut u8).cast(), 1);
+                libc::close(ready[0]);
+                libc::close(ready[1]);
             }
             pid.to_string()
         }

@@ -12,14 +12,19 @@ MAX_INDEX = 2**63 - 1
 Start = Union[int, range]
 
 
+def _integer(value: object, name: str, kind: str) -> int:
+    """An int that is not a bool (``operator.index`` accepts numpy integers and the like)."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be {kind}, not bool")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}") from None
+
+
 def index(value: object, name: str) -> int:
     """A lock index: an int (not a bool) from 0 to MAX_INDEX."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, not bool")
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}") from None
+    number = _integer(value, name, "an int")
     if number < 0:
         raise ValueError(f"{name} must be >= 0, got {number}")
     if number > MAX_INDEX:
@@ -31,12 +36,7 @@ def count_of(value: object, name: str) -> Optional[int]:
     """A count of locks (>= 1), or None for every lock from the start on."""
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int or None, not bool")
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}") from None
+    number = _integer(value, name, "an int or None")
     if number < 1:
         raise ValueError(f"{name} must be >= 1 (or None for every lock from start on), got {number}")
     return number
