@@ -31,10 +31,10 @@ def test_async_with_waits_without_blocking_the_loop(lock_path, workers):
         tick_task = asyncio.create_task(ticker())
         release_task = asyncio.create_task(release_soon())
         async with lf.write(3):
+            await release_task  # its reply read: the worker answers only us from here on
             assert not await asyncio.get_running_loop().run_in_executor(None, holder.can_take, "read", "3")
         stop.set()
         await tick_task
-        await release_task
         return ticks
 
     ticks = asyncio.run(main())

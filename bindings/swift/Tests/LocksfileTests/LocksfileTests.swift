@@ -90,8 +90,13 @@ final class LocksfileTests: XCTestCase {
         let began = Date()
         XCTAssertFalse(try locks.acquire(.write, 7, timeout: .milliseconds(300)))
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(began), 0.3)
-        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) { _ = holder.ask("release 7") }
+        let released = DispatchSemaphore(value: 0)
+        DispatchQueue.global().asyncAfter(deadline: .now() + 0.2) {
+            XCTAssertEqual(holder.ask("release 7"), "ok")
+            released.signal()
+        }
         XCTAssertTrue(try locks.acquire(.write, 7, timeout: .seconds(10)))
+        released.wait() // the releasing thread has read its reply: the worker is ours again
         XCTAssertFalse(holder.canTake("read", "7"))
     }
 
