@@ -184,7 +184,7 @@ class LocksFile:
         if timeout is not None:
             return self._acquire_until(write, first, number, time.monotonic() + timeout_of(timeout))  # type: ignore[operator]
         if not blocking:
-            return self._fast_acquire(first, number, write) == _DONE
+            return self._try(first, number, write)
         self._acquire_blocking(first, number, write)
         return True
 
@@ -201,10 +201,7 @@ class LocksFile:
         first, number = span(start, count)
         if write.__class__ is not bool:
             raise TypeError(f"write must be a bool, not {type(write).__name__}")
-        status = _fast_acquire(self._token, first, number or 0, write)
-        if status < 0:
-            self._raise_fast_lane_error()
-        return status == _DONE
+        return self._try(first, number, write)
 
     def _acquire_until(self, write: bool, start: int, count: Optional[int], deadline: float) -> bool:
         while True:
@@ -213,11 +210,12 @@ class LocksFile:
                 return status == fast.DONE
             fast.check_signals()
 
-    def _fast_acquire(self, start: int, count: Optional[int], flags: int) -> int:
-        status: int = fast.acquire(self._token, start, count or 0, flags)
+    def _try(self, start: int, count: Optional[int], write: bool) -> bool:
+        """One non-waiting attempt on the direct path (validated arguments)."""
+        status = _fast_acquire(self._token, start, count or 0, write)
         if status == fast.FAILED:
             self._raise_fast_lane_error()
-        return status
+        return status == _DONE
 
     def _fast_acquire_for(self, start: int, count: Optional[int], write: bool, seconds: float) -> int:
         status: int = fast.acquire_timeout(self._token, start, count or 0, write, int(seconds * 1e9))
@@ -237,7 +235,7 @@ class LocksFile:
         nothing new held."""
         first, number = span(start, count)
         seconds = timeout_of(timeout)
-        if self._fast_acquire(first, number, write) == fast.DONE:
+        if self._try(first, number, write):
             return True
         if seconds == 0:
             return False
