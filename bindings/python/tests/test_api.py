@@ -206,25 +206,26 @@ def test_a_replaced_file_is_stale(tmp_path):
         (lambda lf: lf.acquire("1"), TypeError, "start must be an int, not str"),
         (lambda lf: lf.acquire(1.0), TypeError, "start must be an int, not float"),
         (lambda lf: lf.acquire(True), TypeError, "start must be an int, not bool"),
-        (lambda lf: lf.acquire(-1), ValueError, "start must be >= 0, got -1"),
-        (lambda lf: lf.acquire(1, 0), ValueError, "count must be >= 1"),
-        (lambda lf: lf.acquire(1, -3), ValueError, "count must be >= 1"),
+        (lambda lf: lf.acquire(-1), InvalidRangeError, "start must be >= 0, got -1"),
+        (lambda lf: lf.acquire(1, 0), InvalidRangeError, "count must be >= 1"),
+        (lambda lf: lf.acquire(1, -3), InvalidRangeError, "count must be >= 1"),
         (lambda lf: lf.acquire(1, False), TypeError, "count must be an int or None, not bool"),
-        (lambda lf: lf.acquire(MAX_INDEX + 1), ValueError, "start must be at most"),
-        (lambda lf: lf.acquire(MAX_INDEX, 2), ValueError, r"start \+ count - 1 must not exceed"),
+        (lambda lf: lf.acquire(MAX_INDEX + 1), InvalidRangeError, "start must be at most"),
+        (lambda lf: lf.acquire(MAX_INDEX, 2), InvalidRangeError, r"start \+ count - 1 must not exceed"),
         (lambda lf: lf.acquire(1, write=1), TypeError, "write must be a bool"),
         (lambda lf: lf.acquire(1, blocking=None), TypeError, "blocking must be a bool"),
         (lambda lf: lf.acquire(1, timeout=-1), ValueError, "timeout must be >= 0"),
         (lambda lf: lf.acquire(1, timeout="1"), TypeError, "timeout must be a number"),
-        (lambda lf: lf.try_acquire(range(5, 5)), ValueError, "must not be empty"),
-        (lambda lf: lf.try_acquire(range(0, 10, 2)), ValueError, "step 1"),
+        (lambda lf: lf.try_acquire(range(5, 5)), InvalidRangeError, "must not be empty"),
+        (lambda lf: lf.try_acquire(range(0, 10, 2)), InvalidRangeError, "step 1"),
         (lambda lf: lf.write(None), TypeError, "start must be an int, not NoneType"),
-        (lambda lf: lf.release(-5), ValueError, "start must be >= 0"),
+        (lambda lf: lf.release(-5), InvalidRangeError, "start must be >= 0"),
         (lambda lf: lf.mode_of("x"), TypeError, "lock must be an int"),
-        (lambda lf: lf.holders(0, 0), ValueError, "count must be >= 1"),
+        (lambda lf: lf.holders(0, 0), InvalidRangeError, "count must be >= 1"),
     ],
 )
 def test_bad_input_is_a_type_or_value_error_naming_the_argument(lock_path, call, kind, words):
+    # An index or count out of bounds is an InvalidRangeError: a LocksFileError and a ValueError.
     lf = LocksFile(lock_path)
     with pytest.raises(kind, match=words):
         call(lf)

@@ -1,29 +1,44 @@
-"""A worker process holding locks through pylocksfile, driven over stdin/stdout with one reply line
-per command (the protocol of the project's test workers):
-
-    open PATH open-file|process     -> ok | err Kind: message
-    acquire read|write RANGE block|try|timeout=MS
-                                    -> ok | busy | timeout MS | err Kind: message
-    release RANGE | release-all     -> ok
-    held                            -> held 0:read 1..4:write
-    lockf-hold RANGE                -> ok   (stdlib fcntl.lockf, exclusive, on a separate descriptor)
-    pid | quit
-
-RANGE is ``3``, ``1..4`` (1, 2, 3) or ``5..`` (from 5 on).
+"""The Python worker of the project's tests: holds locks through pylocksfile as commanded on stdin,
+one reply line per command on stdout. The protocol is in tests/README.md (the Rust, Kotlin and Swift
+workers speak it too); ``lockf-hold RANGE`` is this worker's own extra: an exclusive stdlib
+``fcntl.lockf`` lock on a separate descriptor.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import struct
 import sys
 import time
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
-from pylocksfile import LocksFile, LocksFileError, Mode, Scope
+import pylocksfile
+from pylocksfile import LocksFile, LocksFileError, Scope
+
+# Python's exception names are idiomatic (LockFileNotFoundError...); replies carry the kind every
+# worker uses, which is the name of the UDL's error variant.
+KINDS = {
+    pylocksfile.InvalidRangeError: "InvalidRange",
+    pylocksfile.NotWritableError: "NotWritable",
+    pylocksfile.DeadlockError: "Deadlock",
+    pylocksfile.LockInterruptedError: "Interrupted",
+    pylocksfile.NoLocksAvailableError: "NoLocksAvailable",
+    pylocksfile.LockFileNotFoundError: "NotFound",
+    pylocksfile.MissingDirectoryError: "MissingDirectory",
+    pylocksfile.LockFileIsDirectoryError: "IsDirectory",
+    pylocksfile.LocksFileOSError: "Io",
+    pylocksfile.ClosedError: "Closed",
+}
+U64 = struct.Struct("<Q")
+
+
+class ProtocolError(Exception):
+    pass
 
 
 def parse_range(text: str) -> Tuple[int, Optional[int]]:
+    """``3``, ``1..4`` (1, 2, 3) or ``5..`` (from 5 on), as (start, count)."""
     if ".." not in text:
         return int(text), 1
     start, end = text.split("..")
@@ -37,8 +52,7 @@ def describe(start: int, count: Optional[int]) -> str:
 
 
 def main() -> None:
-    file: Optional[LocksFile] = None
-    lockf_fds = []
+    worker = Worker()
     for line in sys.stdin:
         words = line.split()
         if not words:
@@ -46,51 +60,153 @@ def main() -> None:
         if words[0] == "quit":
             break
         try:
-            reply = handle(words, file, lockf_fds)
-            if isinstance(reply, LocksFile):
-                file, reply = reply, "ok"
+            reply = worker.handle(words)
         except LocksFileError as error:
-            reply = f"err {type(error).__name__}: {error}"
+            reply = f"err {KINDS.get(type(error), type(error).__name__)}: {error}"
+        except (ProtocolError, ValueError, IndexError, OSError) as error:
+            reply = f"err Protocol: {error}"
         print(reply, flush=True)
 
 
-def handle(words, file, lockf_fds):
-    command = words[0]
-    if command == "pid":
-        return str(os.getpid())
-    if command == "open":
-        scope = Scope.PROCESS if words[2] == "process" else Scope.OPEN_FILE
-        return LocksFile(words[1], scope=scope)
-    if command == "lockf-hold":
-        start, count = parse_range(words[1])
-        fd = os.open(file.path, os.O_RDWR)
-        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, count or 0, start)
-        lockf_fds.append(fd)
-        return "ok"
-    if command == "acquire":
-        write = words[1] == "write"
-        start, count = parse_range(words[2])
-        wait = words[3]
-        began = time.monotonic()
-        if wait == "block":
-            file.acquire(start, count, write=write)
+class Worker:
+    def __init__(self) -> None:
+        self.file: Optional[LocksFile] = None
+        self.lockf_fds: List[int] = []
+
+    def handle(self, words: List[str]) -> str:
+        command = words[0]
+        if command == "pid":
+            return str(os.getpid())
+        if command == "open":
+            scope = Scope.PROCESS if words[2] == "process" else Scope.OPEN_FILE
+            self.file = LocksFile(words[1], scope=scope)
             return "ok"
-        if wait == "try":
-            return "ok" if file.try_acquire(start, count, write=write) else "busy"
-        seconds = int(wait.split("=")[1]) / 1000
-        if file.acquire(start, count, write=write, timeout=seconds):
+        if command == "close":
+            if self.file is not None:
+                self.file.close()
+            self.file = None
             return "ok"
-        return f"timeout {int((time.monotonic() - began) * 1000)}"
-    if command == "release":
-        start, count = parse_range(words[1])
-        file.release(start, count)
+        file = self.file
+        if file is None:
+            raise ProtocolError("no file is open")
+        if command == "lockf-hold":
+            start, count = parse_range(words[1])
+            fd = os.open(file.path, os.O_RDWR)
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, count or 0, start)
+            self.lockf_fds.append(fd)
+            return "ok"
+        if command == "acquire":
+            return acquire(file, words[1] == "write", *parse_range(words[2]), words[3])
+        if command == "release":
+            file.release(*parse_range(words[1]))
+            return "ok"
+        if command == "release-all":
+            file.release_all()
+            return "ok"
+        if command == "held":
+            return " ".join(["held"] + [f"{describe(h.start, h.count)}:{h.mode.value}" for h in file.held()])
+        if command == "count":
+            return count(file, words[1], *parse_range(words[2]), int(words[3]))
+        if command == "audit":
+            return audit(file, words[1], *parse_range(words[2]), int(words[3]))
+        if command == "race":
+            return race(file, words[1], *map(int, words[2:5]), words[5])
+        raise ProtocolError(f"unknown command {' '.join(words)!r}")
+
+
+def acquire(file: LocksFile, write: bool, start: int, count: Optional[int], wait: str) -> str:
+    began = time.monotonic()
+    if wait == "block":
+        file.acquire(start, count, write=write)
         return "ok"
-    if command == "release-all":
+    if wait == "try":
+        return "ok" if file.try_acquire(start, count, write=write) else "busy"
+    if not wait.startswith("timeout="):
+        raise ProtocolError(f"bad wait {wait!r}")
+    if file.acquire(start, count, write=write, timeout=int(wait[len("timeout="):]) / 1000):
+        return "ok"
+    return f"timeout {int((time.monotonic() - began) * 1000)}"
+
+
+# The data files (layout in tests/README.md): little-endian u64 slots read and written in place.
+def read_u64(fd: int, offset: int) -> int:
+    data = os.pread(fd, 8, offset)
+    return U64.unpack(data)[0] if len(data) == 8 else 0
+
+
+def write_u64(fd: int, offset: int, value: int) -> None:
+    os.pwrite(fd, U64.pack(value), offset)
+
+
+def count(file: LocksFile, data: str, first: int, counters: Optional[int], times: int) -> str:
+    """``times`` increments, round-robin over the counters, each under its index's write lock."""
+    if counters is None:
+        raise ProtocolError("count needs a bounded range")
+    fd = os.open(data, os.O_RDWR)
+    try:
+        for turn in range(times):
+            index = first + turn % counters
+            file.acquire(index, write=True)
+            value = read_u64(fd, index * 16) + 1
+            write_u64(fd, index * 16, value)
+            os.sched_yield()  # widen the window in which a torn counter could be seen
+            write_u64(fd, index * 16 + 8, value)
+            file.release(index)
+    finally:
+        os.close(fd)
+    return f"ok {times}"
+
+
+def audit(file: LocksFile, data: str, first: int, counters: Optional[int], times: int) -> str:
+    """``times`` looks at every counter of the range under one read lock: both copies must agree."""
+    if counters is None:
+        raise ProtocolError("audit needs a bounded range")
+    fd = os.open(data, os.O_RDONLY)
+    try:
+        for _ in range(times):
+            file.acquire(first, counters)
+            pairs = [(read_u64(fd, i * 16), read_u64(fd, i * 16 + 8)) for i in range(first, first + counters)]
+            file.release(first, counters)
+            for index, (a, b) in enumerate(pairs, first):
+                if a != b:
+                    return f"torn {index} {a} {b}"
+    finally:
+        os.close(fd)
+    return f"ok {times}"
+
+
+def race(file: LocksFile, data: str, racer: int, tracks: int, laps: int, log: str) -> str:
+    """The seed's hand-over-hand race: take the next track's lock, then let go of this one."""
+    fd = os.open(data, os.O_RDWR)
+    began = time.monotonic()
+    waits = 0
+    visits = []
+
+    def take(track: int) -> int:
+        nonlocal waits
+        if not file.try_acquire(track, write=True):
+            waits += 1
+            file.acquire(track, write=True)
+        visit = read_u64(fd, track * 8) + 1
+        write_u64(fd, track * 8, visit)
+        return visit
+
+    total = tracks * laps
+    try:
+        visits.append(f"0 {take(0)}\n")
+        for step in range(1, total):
+            here, following = (step - 1) % tracks, step % tracks
+            visit = take(following)
+            file.release(here)
+            visits.append(f"{following} {visit}\n")
+            write_u64(fd, (tracks + racer) * 8, step)
         file.release_all()
-        return "ok"
-    if command == "held":
-        return " ".join(["held"] + [f"{describe(h.start, h.count)}:{h.mode.value}" for h in file.held()])
-    return f"err unknown command {command}"
+        write_u64(fd, (tracks + racer) * 8, total)
+    finally:
+        os.close(fd)
+    with open(log, "w") as out:
+        out.writelines(visits)
+    return f"ok {total} {waits} {int((time.monotonic() - began) * 1000)}"
 
 
 if __name__ == "__main__":

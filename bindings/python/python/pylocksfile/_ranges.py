@@ -1,10 +1,13 @@
-"""Argument checks: bad input is a ``TypeError`` or ``ValueError`` naming the argument, before any
-call reaches the native library."""
+"""Argument checks: bad input is a ``TypeError`` or, for indices and counts out of bounds, an
+``InvalidRangeError`` (a ``ValueError``) naming the argument, before any call reaches the native
+library."""
 
 from __future__ import annotations
 
 import operator
 from typing import Optional, Tuple, Union
+
+from ._errors import InvalidRangeError
 
 MAX_INDEX = 2**63 - 1
 """The largest lock index (the largest ``off_t``)."""
@@ -26,9 +29,9 @@ def index(value: object, name: str) -> int:
     """A lock index: an int (not a bool) from 0 to MAX_INDEX."""
     number = _integer(value, name, "an int")
     if number < 0:
-        raise ValueError(f"{name} must be >= 0, got {number}")
+        raise InvalidRangeError(f"{name} must be >= 0, got {number}")
     if number > MAX_INDEX:
-        raise ValueError(f"{name} must be at most {MAX_INDEX}, got {number}")
+        raise InvalidRangeError(f"{name} must be at most {MAX_INDEX}, got {number}")
     return number
 
 
@@ -38,7 +41,7 @@ def count_of(value: object, name: str) -> Optional[int]:
         return None
     number = _integer(value, name, "an int or None")
     if number < 1:
-        raise ValueError(f"{name} must be >= 1 (or None for every lock from start on), got {number}")
+        raise InvalidRangeError(f"{name} must be >= 1 (or None for every lock from start on), got {number}")
     return number
 
 
@@ -57,14 +60,14 @@ def _span(start: object, count: object, start_name: str, count_name: str) -> Tup
         if count != 1:
             raise TypeError(f"give either a range or {start_name} and {count_name}, not both")
         if start.step != 1:
-            raise ValueError(f"{start_name} range must have step 1, got {start.step}")
+            raise InvalidRangeError(f"{start_name} range must have step 1, got {start.step}")
         if len(start) == 0:
-            raise ValueError(f"{start_name} range must not be empty, got {start!r}")
+            raise InvalidRangeError(f"{start_name} range must not be empty, got {start!r}")
         return span(start.start, len(start), start_name, count_name)
     first = index(start, start_name)
     number = count_of(count, count_name)
     if number is not None and number - 1 > MAX_INDEX - first:
-        raise ValueError(
+        raise InvalidRangeError(
             f"{start_name} + {count_name} - 1 must not exceed {MAX_INDEX}, got {start_name}={first}, {count_name}={number}"
         )
     return first, number

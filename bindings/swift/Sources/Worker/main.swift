@@ -1,21 +1,123 @@
-// A worker process speaking the project's test protocol on stdin/stdout, one reply line per
-// command: `open PATH open-file|process`, `acquire read|write RANGE block|try|timeout=MS`,
-// `release RANGE`, `release-all`, `held`, `pid`, `quit`. RANGE is `3`, `1..4` or `5..`.
+// The Swift worker of the project's tests: holds locks through this library as commanded on stdin,
+// one reply line per command on stdout. The protocol is in tests/README.md (the Rust, Python and
+// Kotlin workers speak it too).
 import Foundation
 import Locksfile
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 setvbuf(stdout, nil, _IOLBF, 0)
 
-func parse(_ text: String) -> (UInt64, UInt64?) {
-    guard let dots = text.range(of: "..") else { return (UInt64(text)!, 1) }
-    let start = UInt64(text[..<dots.lowerBound])!
+struct ProtocolError: Error, CustomStringConvertible {
+    let description: String
+}
+
+func number(_ text: some StringProtocol) throws -> UInt64 {
+    guard let value = UInt64(text) else { throw ProtocolError(description: "bad number \(text)") }
+    return value
+}
+
+/// `3`, `1..4` (1, 2, 3) or `5..` (from 5 on), as start and count (nil: open-ended).
+func parse(_ text: String) throws -> (UInt64, UInt64?) {
+    guard let dots = text.range(of: "..") else { return (try number(text), 1) }
+    let start = try number(text[..<dots.lowerBound])
     let end = text[dots.upperBound...]
-    return end.isEmpty ? (start, nil) : (start, UInt64(end)! - start)
+    if end.isEmpty { return (start, nil) }
+    let last = try number(end)
+    guard last >= start else { throw ProtocolError(description: "bad range \(text)") }
+    return (start, last - start)
+}
+
+func bounded(_ text: String) throws -> Range<UInt64> {
+    let (start, count) = try parse(text)
+    guard let count else { throw ProtocolError(description: "needs a bounded range, not \(text)") }
+    return start..<start + count
 }
 
 func describe(_ start: UInt64, _ count: UInt64?) -> String {
     guard let count else { return "\(start).." }
     return count == 1 ? "\(start)" : "\(start)..\(start + count)"
+}
+
+/// A data file of little-endian u64 slots (layout in tests/README.md), read and written in place.
+final class DataFile {
+    let fd: Int32
+
+    init(_ path: String, write: Bool) throws {
+        fd = open(path, write ? O_RDWR : O_RDONLY)
+        guard fd >= 0 else { throw ProtocolError(description: "cannot open \(path): errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    func read(_ offset: UInt64) -> UInt64 {
+        var value: UInt64 = 0
+        let got = withUnsafeMutableBytes(of: &value) { pread(fd, $0.baseAddress, 8, off_t(offset)) }
+        return got == 8 ? UInt64(littleEndian: value) : 0
+    }
+
+    func write(_ offset: UInt64, _ value: UInt64) throws {
+        var bytes = value.littleEndian
+        let put = withUnsafeBytes(of: &bytes) { pwrite(fd, $0.baseAddress, 8, off_t(offset)) }
+        guard put == 8 else { throw ProtocolError(description: "write failed: errno \(errno)") }
+    }
+}
+
+/// `times` increments, round-robin over the counters, each under its index's write lock.
+func count(_ file: LocksFile, _ data: DataFile, _ counters: Range<UInt64>, _ times: UInt64) throws -> String {
+    for turn in 0..<times {
+        let index = counters.lowerBound + turn % UInt64(counters.count)
+        try file.acquire(.write, index)
+        let value = data.read(index * 16) + 1
+        try data.write(index * 16, value)
+        sched_yield()  // widen the window in which a torn counter could be seen
+        try data.write(index * 16 + 8, value)
+        try file.release(index)
+    }
+    return "ok \(times)"
+}
+
+/// `times` looks at every counter of the range under one read lock: both copies must agree.
+func audit(_ file: LocksFile, _ data: DataFile, _ counters: Range<UInt64>, _ times: UInt64) throws -> String {
+    for _ in 0..<times {
+        try file.acquire(.read, counters)
+        let pairs = counters.map { ($0, data.read($0 * 16), data.read($0 * 16 + 8)) }
+        try file.release(counters)
+        if let (index, a, b) = pairs.first(where: { $0.1 != $0.2 }) { return "torn \(index) \(a) \(b)" }
+    }
+    return "ok \(times)"
+}
+
+/// The seed's hand-over-hand race: take the next track's lock, then let go of this one.
+func race(_ file: LocksFile, _ data: DataFile, racer: UInt64, tracks: UInt64, laps: UInt64, log: String) throws -> String {
+    let began = DispatchTime.now()
+    var waits: UInt64 = 0
+    var visits = ""
+    func take(_ track: UInt64) throws -> UInt64 {
+        if try !file.tryAcquire(.write, track) {
+            waits += 1
+            try file.acquire(.write, track)
+        }
+        let visit = data.read(track * 8) + 1
+        try data.write(track * 8, visit)
+        return visit
+    }
+    let total = tracks * laps
+    visits += "0 \(try take(0))\n"
+    for step in 1..<total {
+        let (here, next) = ((step - 1) % tracks, step % tracks)
+        let visit = try take(next)
+        try file.release(here)
+        visits += "\(next) \(visit)\n"
+        try data.write((tracks + racer) * 8, step)
+    }
+    try file.releaseAll()
+    try data.write((tracks + racer) * 8, total)
+    try visits.write(toFile: log, atomically: false, encoding: .utf8)
+    let millis = (DispatchTime.now().uptimeNanoseconds - began.uptimeNanoseconds) / 1_000_000
+    return "ok \(total) \(waits) \(millis)"
 }
 
 var file: LocksFile?
@@ -27,32 +129,50 @@ func handle(_ words: [String]) throws -> String {
     case "open":
         file = try LocksFile(path: words[1], scope: words[2] == "process" ? .process : .openFile)
         return "ok"
+    case "close":
+        file?.closeFile()
+        file = nil
+        return "ok"
+    default:
+        break
+    }
+    guard let file else { throw ProtocolError(description: "no file is open") }
+    switch words[0] {
     case "acquire":
         let mode: LockMode = words[1] == "write" ? .write : .read
-        let (start, count) = parse(words[2])
+        let (start, count) = try parse(words[2])
         switch words[3] {
         case "block":
-            try file!.acquire(start: start, count: count, mode: mode)
+            try file.acquire(start: start, count: count, mode: mode)
             return "ok"
         case "try":
-            return try file!.tryAcquire(start: start, count: count, mode: mode) ? "ok" : "busy"
-        default:
-            let ms = Double(words[3].split(separator: "=")[1])!
+            return try file.tryAcquire(start: start, count: count, mode: mode) ? "ok" : "busy"
+        case let wait where wait.hasPrefix("timeout="):
+            let ms = Double(try number(wait.dropFirst("timeout=".count)))
             let began = Date()
-            if try file!.acquireTimeout(start: start, count: count, mode: mode, timeout: ms / 1000) { return "ok" }
+            if try file.acquireTimeout(start: start, count: count, mode: mode, timeout: ms / 1000) { return "ok" }
             return "timeout \(Int(Date().timeIntervalSince(began) * 1000))"
+        default:
+            throw ProtocolError(description: "bad wait \(words[3])")
         }
     case "release":
-        let (start, count) = parse(words[1])
-        try file!.release(start: start, count: count)
+        let (start, count) = try parse(words[1])
+        try file.release(start: start, count: count)
         return "ok"
     case "release-all":
-        try file!.releaseAll()
+        try file.releaseAll()
         return "ok"
     case "held":
-        return (["held"] + (try file!.held()).map { "\(describe($0.start, $0.count)):\($0.mode == .write ? "write" : "read")" }).joined(separator: " ")
+        return (["held"] + (try file.held()).map { "\(describe($0.start, $0.count)):\($0.mode == .write ? "write" : "read")" }).joined(separator: " ")
+    case "count":
+        return try count(file, try DataFile(words[1], write: true), try bounded(words[2]), try number(words[3]))
+    case "audit":
+        return try audit(file, try DataFile(words[1], write: false), try bounded(words[2]), try number(words[3]))
+    case "race":
+        return try race(file, try DataFile(words[1], write: true), racer: try number(words[2]),
+                        tracks: try number(words[3]), laps: try number(words[4]), log: words[5])
     default:
-        return "err unknown command \(words[0])"
+        throw ProtocolError(description: "unknown command \(words.joined(separator: " "))")
     }
 }
 
@@ -63,8 +183,10 @@ while let line = readLine() {
     do {
         print(try handle(words))
     } catch let error as LocksFileError {
-        print("err \(error)")
+        // The case's name is the kind every worker reports: `Deadlock(detail: ...)` -> Deadlock.
+        let described = String(describing: error)
+        print("err \(described.prefix { $0.isLetter || $0.isNumber }): \(described)")
     } catch {
-        print("err \(error)")
+        print("err Protocol: \(error)")
     }
 }

@@ -3,38 +3,49 @@ package dev.locksfile
 import dev.locksfile.ffi.LocksFileException
 
 import java.io.RandomAccessFile
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 import java.nio.channels.FileChannel
 import java.nio.channels.FileLock
+import java.nio.file.Files
+import java.nio.file.Path
+import java.nio.file.StandardOpenOption
 import kotlin.time.Duration.Companion.milliseconds
 
 /**
- * A worker process for the tests, speaking the project's worker protocol on stdin/stdout (one reply
- * line per command): `open PATH open-file|process`, `acquire read|write RANGE block|try|timeout=MS`,
- * `release RANGE`, `release-all`, `held`, `pid`, `quit`; and, with plain `java.nio` only (this
- * library untouched), `channel-lock read|write RANGE try|block` / `channel-release RANGE` on
- * `channel-open PATH`. RANGE is `3`, `1..4` (1, 2, 3) or `5..`.
+ * The Kotlin worker of the project's tests: holds locks through this library as commanded on
+ * stdin, one reply line per command on stdout. The protocol is in tests/README.md (the Rust,
+ * Python and Swift workers speak it too). This worker's own extra, with plain `java.nio` only (this
+ * library untouched): `channel-open PATH`, `channel-lock read|write RANGE try|block`,
+ * `channel-release RANGE`.
  */
 object Worker {
     private var file: LocksFile? = null
     private var channel: FileChannel? = null
     private val channelLocks = mutableMapOf<String, FileLock>()
 
+    private class ProtocolException(message: String) : Exception(message)
+
     @JvmStatic
     fun main(args: Array<String>) {
         while (true) {
             val line = readLine() ?: break
             val words = line.trim().split(Regex("\\s+"))
+            if (words.first().isEmpty()) continue
             if (words.first() == "quit") break
             val reply = try {
                 handle(words)
             } catch (e: LocksFileException) {
                 "err ${e::class.simpleName}: ${e.message}"
+            } catch (e: Exception) {
+                "err Protocol: ${e.message}"
             }
             println(reply)
             System.out.flush()
         }
     }
 
+    /** `3`, `1..4` (1, 2, 3) or `5..` (from 5 on), as start and count (null: open-ended). */
     private fun range(text: String): Pair<Long, Long?> {
         if (!text.contains("..")) return text.toLong() to 1L
         val (start, end) = text.split("..")
@@ -47,50 +58,147 @@ object Worker {
         return if (count == null) start..Long.MAX_VALUE else start until start + count
     }
 
+    private fun bounded(text: String): LongRange {
+        if (range(text).second == null) throw ProtocolException("needs a bounded range, not $text")
+        return span(text)
+    }
+
     private fun handle(words: List<String>): String {
-        val f = file
-        return when (words[0]) {
-            "pid" -> ProcessHandle.current().pid().toString()
+        when (words[0]) {
+            "pid" -> return ProcessHandle.current().pid().toString()
             "open" -> {
                 file = LocksFile.open(words[1], if (words[2] == "process") Scope.PROCESS else Scope.OPEN_FILE)
-                "ok"
+                return "ok"
+            }
+            "close" -> {
+                file?.close()
+                file = null
+                return "ok"
             }
             "channel-open" -> {
                 channel = RandomAccessFile(words[1], "rw").channel
-                "ok"
+                return "ok"
             }
             "channel-lock" -> {
                 val (start, count) = range(words[2])
                 val shared = words[1] == "read"
-                val size = count ?: Long.MAX_VALUE - start
+                val size = count ?: (Long.MAX_VALUE - start)
                 val lock = if (words[3] == "try") channel!!.tryLock(start, size, shared) else channel!!.lock(start, size, shared)
-                if (lock == null) "busy" else { channelLocks[words[2]] = lock; "ok" }
+                return if (lock == null) "busy" else { channelLocks[words[2]] = lock; "ok" }
             }
             "channel-release" -> {
                 channelLocks.remove(words[1])?.release()
-                "ok"
+                return "ok"
             }
+        }
+        val f = file ?: throw ProtocolException("no file is open")
+        return when (words[0]) {
             "acquire" -> {
                 val mode = if (words[1] == "write") LockMode.WRITE else LockMode.READ
                 val span = span(words[2])
                 when {
-                    words[3] == "block" -> { f!!.acquire(span, mode); "ok" }
-                    words[3] == "try" -> if (f!!.tryAcquire(span, mode)) "ok" else "busy"
-                    else -> {
-                        val ms = words[3].substringAfter("=").toLong()
+                    words[3] == "block" -> { f.acquire(span, mode); "ok" }
+                    words[3] == "try" -> if (f.tryAcquire(span, mode)) "ok" else "busy"
+                    words[3].startsWith("timeout=") -> {
                         val began = System.nanoTime()
-                        val ok = f!!.acquire(span, mode, ms.milliseconds)
+                        val ok = f.acquire(span, mode, words[3].substringAfter("=").toLong().milliseconds)
                         if (ok) "ok" else "timeout ${(System.nanoTime() - began) / 1_000_000}"
                     }
+                    else -> throw ProtocolException("bad wait ${words[3]}")
                 }
             }
-            "release" -> { f!!.release(span(words[1])); "ok" }
-            "release-all" -> { f!!.releaseAll(); "ok" }
-            "held" -> (listOf("held") + f!!.held().map { h ->
+            "release" -> { f.release(span(words[1])); "ok" }
+            "release-all" -> { f.releaseAll(); "ok" }
+            "held" -> (listOf("held") + f.held().map { h ->
                 val r = when (h.count) { null -> "${h.start}.."; 1L -> "${h.start}"; else -> "${h.start}..${h.start + h.count}" }
                 "$r:${h.mode.name.lowercase()}"
             }).joinToString(" ")
-            else -> "err unknown command ${words[0]}"
+            "count" -> Data(words[1], write = true).use { data -> count(f, data, bounded(words[2]), words[3].toLong()) }
+            "audit" -> Data(words[1], write = false).use { data -> audit(f, data, bounded(words[2]), words[3].toLong()) }
+            "race" -> Data(words[1], write = true).use { data ->
+                race(f, data, words[2].toLong(), words[3].toLong(), words[4].toLong(), Path.of(words[5]))
+            }
+            else -> throw ProtocolException("unknown command ${words.joinToString(" ")}")
         }
+    }
+
+    /** `times` increments, round-robin over the counters, each under its index's write lock. */
+    private fun count(f: LocksFile, data: Data, counters: LongRange, times: Long): String {
+        val size = counters.last - counters.first + 1
+        for (turn in 0 until times) {
+            val index = counters.first + turn % size
+            f.acquire(index, LockMode.WRITE)
+            val value = data.read(index * 16) + 1
+            data.write(index * 16, value)
+            Thread.yield() // widen the window in which a torn counter could be seen
+            data.write(index * 16 + 8, value)
+            f.release(index)
+        }
+        return "ok $times"
+    }
+
+    /** `times` looks at every counter of the range under one read lock: both copies must agree. */
+    private fun audit(f: LocksFile, data: Data, counters: LongRange, times: Long): String {
+        repeat(times.toInt()) {
+            f.acquire(counters, LockMode.READ)
+            val pairs = counters.map { i -> Triple(i, data.read(i * 16), data.read(i * 16 + 8)) }
+            f.release(counters)
+            pairs.firstOrNull { it.second != it.third }?.let { (i, a, b) -> return "torn $i $a $b" }
+        }
+        return "ok $times"
+    }
+
+    /** The seed's hand-over-hand race: take the next track's lock, then let go of this one. */
+    private fun race(f: LocksFile, data: Data, racer: Long, tracks: Long, laps: Long, log: Path): String {
+        val began = System.nanoTime()
+        var waits = 0L
+        val visits = StringBuilder()
+        fun take(track: Long): Long {
+            if (!f.tryAcquire(track, LockMode.WRITE)) {
+                waits++
+                f.acquire(track, LockMode.WRITE)
+            }
+            val visit = data.read(track * 8) + 1
+            data.write(track * 8, visit)
+            return visit
+        }
+        val total = tracks * laps
+        visits.append("0 ${take(0)}\n")
+        for (step in 1 until total) {
+            val here = (step - 1) % tracks
+            val next = step % tracks
+            val visit = take(next)
+            f.release(here)
+            visits.append("$next $visit\n")
+            data.write((tracks + racer) * 8, step)
+        }
+        f.releaseAll()
+        data.write((tracks + racer) * 8, total)
+        Files.writeString(log, visits)
+        return "ok $total $waits ${(System.nanoTime() - began) / 1_000_000}"
+    }
+
+    /** A data file of little-endian u64 slots (layout in tests/README.md), read and written in place. */
+    private class Data(path: String, write: Boolean) : AutoCloseable {
+        private val channel = if (write) {
+            FileChannel.open(Path.of(path), StandardOpenOption.READ, StandardOpenOption.WRITE)
+        } else {
+            FileChannel.open(Path.of(path), StandardOpenOption.READ)
+        }
+        private val buffer = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
+
+        fun read(offset: Long): Long {
+            buffer.clear()
+            while (buffer.hasRemaining() && channel.read(buffer, offset + buffer.position()) > 0) Unit
+            return if (buffer.hasRemaining()) 0 else buffer.getLong(0)
+        }
+
+        fun write(offset: Long, value: Long) {
+            buffer.clear()
+            buffer.putLong(0, value)
+            while (buffer.hasRemaining()) channel.write(buffer, offset + buffer.position())
+        }
+
+        override fun close() = channel.close()
     }
 }
