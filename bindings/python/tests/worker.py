@@ -106,9 +106,9 @@ class Worker:
         if command == "held":
             return " ".join(["held"] + [f"{describe(h.start, h.count)}:{h.mode.value}" for h in file.held()])
         if command == "count":
-            return count(file, words[1], *parse_range(words[2]), int(words[3]))
+            return increment_counters(file, words[1], *parse_range(words[2]), int(words[3]))
         if command == "audit":
-            return audit(file, words[1], *parse_range(words[2]), int(words[3]))
+            return audit_counters(file, words[1], *parse_range(words[2]), int(words[3]))
         if command == "race":
             return race(file, words[1], *map(int, words[2:5]), words[5])
         raise ProtocolError(f"unknown command {' '.join(words)!r}")
@@ -138,7 +138,7 @@ def write_u64(fd: int, offset: int, value: int) -> None:
     os.pwrite(fd, U64.pack(value), offset)
 
 
-def count(file: LocksFile, data: str, first: int, counters: Optional[int], times: int) -> str:
+def increment_counters(file: LocksFile, data: str, first: int, counters: Optional[int], times: int) -> str:
     """``times`` increments, round-robin over the counters, each under its index's write lock."""
     if counters is None:
         raise ProtocolError("count needs a bounded range")
@@ -157,7 +157,7 @@ def count(file: LocksFile, data: str, first: int, counters: Optional[int], times
     return f"ok {times}"
 
 
-def audit(file: LocksFile, data: str, first: int, counters: Optional[int], times: int) -> str:
+def audit_counters(file: LocksFile, data: str, first: int, counters: Optional[int], times: int) -> str:
     """``times`` looks at every counter of the range under one read lock: both copies must agree."""
     if counters is None:
         raise ProtocolError("audit needs a bounded range")
