@@ -147,7 +147,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help=f"one racer each, in this order: {', '.join(LANGUAGES)} (default: one of each)")
     parser.add_argument("--tracks", type=int, default=40, help="locks in the ring (default 40)")
     parser.add_argument("--laps", type=int, default=3000, help="laps each racer makes (default 3000)")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv[1:] if argv[:1] == ["--"] else argv)  # cargo make passes its "--" on
     args.racers = args.racers or list(LANGUAGES)
     unknown = sorted(set(args.racers) - set(LANGUAGES))
     if unknown:
