@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::mode::LockMode;
@@ -123,10 +124,67 @@ pub fn open_file_locks(pid: u32, fd: i32) -> io::Result<Vec<KernelLock>> {
     Ok(text.lines().filter(|line| line.starts_with("lock:")).filter_map(KernelLock::parse).collect())
 }
 
-/// For each process that can be inspected, its open descriptors of the file `dev`/`inode` and the
-/// open-file-description locks held through each: `(pid, fd, locks)`.
-#[must_use]
-pub fn open_file_lock_holders(dev: u64, inode: u64) -> Vec<(u32, i32, Vec<KernelLock>)> {
+/// A lock or a waiting request on one file, with the process and descriptor behind it where they
+/// can be found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileLock {
+    /// The kernel's record.
+    pub lock: KernelLock,
+    /// The process: as the kernel reports it for classic and `flock` locks; for a held
+    /// open-file-description lock, a process whose descriptor of the file holds it (fdinfo); for a
+    /// waiting one, a process with a thread blocked in `fcntl(F_OFD_SETLKW)` for it.
+    pub pid: Option<u32>,
+    /// The descriptor in `pid` through which an open-file-description lock is held or awaited.
+    pub fd: Option<i32>,
+}
+
+/// Every lock and waiting request on the file with device `dev` (as in `st_dev`) and inode
+/// `inode`, in `/proc/locks` order, each with its process where it can be found (processes this
+/// one may not inspect leave `pid` empty for their open-file-description locks).
+///
+/// # Errors
+/// When `/proc/locks` cannot be read.
+pub fn locks_on(dev: u64, inode: u64) -> io::Result<Vec<FileLock>> {
+    let locks: Vec<KernelLock> = system_locks()?.into_iter().filter(|lock| lock.is_on(dev, inode)).collect();
+    let descriptors = if locks.iter().any(|lock| lock.class == LockClass::OpenFile) {
+        descriptors_of(dev, inode)
+    } else {
+        Vec::new()
+    };
+    // What each descriptor holds (fdinfo) and awaits (its blocked threads), each attributed once.
+    let mut held: Vec<(u32, i32, KernelLock)> = Vec::new();
+    let mut awaited: Vec<(u32, i32, LockMode, LockRange)> = Vec::new();
+    for &(pid, fd) in &descriptors {
+        for lock in open_file_locks(pid, fd).unwrap_or_default() {
+            if lock.class == LockClass::OpenFile {
+                held.push((pid, fd, lock));
+            }
+        }
+        awaited.extend(blocked_requests(pid, fd).into_iter().map(|(mode, range)| (pid, fd, mode, range)));
+    }
+    Ok(locks
+        .into_iter()
+        .map(|lock| {
+            let found = match (lock.class, lock.waiting) {
+                (LockClass::OpenFile, false) => take(&mut held, |(_, _, h)| h.mode == lock.mode && h.range == lock.range)
+                    .map(|(pid, fd, _)| (Some(pid), Some(fd))),
+                (LockClass::OpenFile, true) => take(&mut awaited, |&(_, _, mode, range)| mode == lock.mode && range == lock.range)
+                    .map(|(pid, fd, _, _)| (Some(pid), Some(fd))),
+                _ => Some((lock.pid, None)),
+            };
+            let (pid, fd) = found.unwrap_or((None, None));
+            FileLock { lock, pid, fd }
+        })
+        .collect())
+}
+
+fn take<T>(items: &mut Vec<T>, matches: impl Fn(&T) -> bool) -> Option<T> {
+    let position = items.iter().position(matches)?;
+    Some(items.swap_remove(position))
+}
+
+/// Every `(pid, fd)` of an inspectable process whose descriptor is open on the file `dev`/`inode`.
+fn descriptors_of(dev: u64, inode: u64) -> Vec<(u32, i32)> {
     let mut found = Vec::new();
     let Ok(processes) = fs::read_dir("/proc") else { return found };
     for process in processes.flatten() {
@@ -140,20 +198,62 @@ pub fn open_file_lock_holders(dev: u64, inode: u64) -> Vec<(u32, i32, Vec<Kernel
             };
             // stat() follows the magic link to the open file itself.
             let Ok(metadata) = fs::metadata(fd_entry.path()) else { continue };
-            if std::os::unix::fs::MetadataExt::ino(&metadata) != inode
-                || std::os::unix::fs::MetadataExt::dev(&metadata) != dev
-            {
-                continue;
-            }
-            if let Ok(locks) = open_file_locks(pid, fd) {
-                let ofd: Vec<_> = locks.into_iter().filter(|l| l.class == LockClass::OpenFile).collect();
-                if !ofd.is_empty() {
-                    found.push((pid, fd, ofd));
-                }
+            if metadata.ino() == inode && metadata.dev() == dev {
+                found.push((pid, fd));
             }
         }
     }
     found
+}
+
+/// The open-file-description lock requests that threads of `pid` are blocked in through `fd`:
+/// `/proc/PID/task/TID/syscall` names the call and its arguments, `/proc/PID/mem` holds the
+/// `struct flock` it points to. Needs the right to trace the process; otherwise nothing is found.
+fn blocked_requests(pid: u32, fd: i32) -> Vec<(LockMode, LockRange)> {
+    let mut found = Vec::new();
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return found };
+    for task in tasks.flatten() {
+        let Ok(call) = fs::read_to_string(task.path().join("syscall")) else { continue };
+        let mut fields = call.split_whitespace();
+        if fields.next().and_then(|nr| nr.parse::<i64>().ok()) != Some(libc::SYS_fcntl) {
+            continue;
+        }
+        let mut argument = || fields.next().and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
+        let (Some(on_fd), Some(command), Some(address)) = (argument(), argument(), argument()) else { continue };
+        if on_fd != fd as u64 || command != libc::F_OFD_SETLKW as u64 {
+            continue;
+        }
+        if let Some(request) = read_flock(pid, address) {
+            found.push(request);
+        }
+    }
+    found
+}
+
+/// The mode and range of the `struct flock` at `address` in process `pid`.
+fn read_flock(pid: u32, address: u64) -> Option<(LockMode, LockRange)> {
+    use std::os::unix::fs::FileExt;
+    let mut bytes = [0u8; std::mem::size_of::<libc::flock>()];
+    fs::File::open(format!("/proc/{pid}/mem")).ok()?.read_exact_at(&mut bytes, address).ok()?;
+    let field = |offset: usize, size: usize| &bytes[offset..offset + size];
+    let kind = i16::from_ne_bytes(field(std::mem::offset_of!(libc::flock, l_type), 2).try_into().ok()?);
+    let whence = i16::from_ne_bytes(field(std::mem::offset_of!(libc::flock, l_whence), 2).try_into().ok()?);
+    let start = i64::from_ne_bytes(field(std::mem::offset_of!(libc::flock, l_start), 8).try_into().ok()?);
+    let len = i64::from_ne_bytes(field(std::mem::offset_of!(libc::flock, l_len), 8).try_into().ok()?);
+    let mode = match i32::from(kind) {
+        libc::F_RDLCK => LockMode::Read,
+        libc::F_WRLCK => LockMode::Write,
+        _ => return None,
+    };
+    if i32::from(whence) != libc::SEEK_SET || start < 0 || len < 0 {
+        return None; // a request this crate would not make: left unattributed
+    }
+    let range = if len == 0 {
+        LockRange::from_start(start as u64)
+    } else {
+        LockRange::new(start as u64, len as u64)
+    };
+    Some((mode, range.ok()?))
 }
 
 #[cfg(test)]

@@ -249,6 +249,40 @@ fn holders_names_other_processes_of_both_scopes() {
 }
 
 #[test]
+fn locks_on_names_the_processes_behind_held_locks_and_waiting_requests() {
+    use std::os::unix::fs::MetadataExt;
+    let path = temp_dir("locks-on").join("test.lock");
+    let mut holder = Worker::start(&path, Scope::OpenFile);
+    let mut waiter = Worker::start(&path, Scope::OpenFile);
+    let mut classic = Worker::start(&path, Scope::Process);
+    assert_eq!(holder.ask("acquire write 0..4 block"), "ok");
+    waiter.send("acquire read 2..6 block");
+    waiter.assert_blocked();
+    classic.send("acquire write 3 block");
+    classic.assert_blocked();
+    let metadata = std::fs::metadata(&path).unwrap();
+    let mut found: Vec<_> = locksfile::proc_locks::locks_on(metadata.dev(), metadata.ino())
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.lock.range.to_string(), f.lock.mode, f.lock.class, f.lock.waiting, f.pid))
+        .collect();
+    found.sort_by_key(|f| (f.3, f.0.clone()));
+    assert_eq!(
+        found,
+        [
+            ("0..4".into(), LockMode::Write, LockClass::OpenFile, false, Some(holder.pid())),
+            ("2..6".into(), LockMode::Read, LockClass::OpenFile, true, Some(waiter.pid())),
+            ("3".into(), LockMode::Write, LockClass::Process, true, Some(classic.pid())),
+        ]
+    );
+    assert_eq!(holder.ask("release-all"), "ok");
+    assert_eq!(waiter.reply(), "ok");
+    classic.assert_blocked(); // now behind the waiter's read of 2..6
+    assert_eq!(waiter.ask("release-all"), "ok");
+    assert_eq!(classic.reply(), "ok");
+}
+
+#[test]
 fn a_forked_child_neither_releases_nor_keeps_its_parents_locks() {
     let path = temp_dir("fork").join("test.lock");
     let mut holder = Worker::start(&path, Scope::OpenFile);
