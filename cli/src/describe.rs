@@ -28,3 +28,17 @@ pub fn shortened(text: &str, width: usize) -> String {
     }
     line.take(width.saturating_sub(1)).chain(std::iter::once('…')).collect()
 }
+
+/// A command line made short for a table: paths by their file names, class paths elided, then cut
+/// to `width` (`java -cp … dev.locksfile.Worker`, `python3 worker.py`).
+pub fn brief_command(command: &str, width: usize) -> String {
+    let words: Vec<&str> = command
+        .split(' ')
+        .map(|word| match (word.contains('/'), word.contains(':')) {
+            (true, true) => "…",
+            (true, false) => word.rsplit('/').find(|part| !part.is_empty()).unwrap_or(word),
+            _ => word,
+        })
+        .collect();
+    shortened(&words.join(" "), width)
+}

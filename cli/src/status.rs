@@ -7,7 +7,7 @@ use locksfile::proc_locks::{locks_on, FileLock};
 use locksfile::{LockClass, LockMode, LockRange};
 use serde_json::{json, Value};
 
-use crate::describe::{command_line, shortened};
+use crate::describe::{brief_command, command_line};
 use crate::exit::{Failure, EXIT_ERROR};
 
 /// One row: a held lock or a waiting request.
@@ -112,7 +112,7 @@ pub fn table(path: &Path, rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             let waits = if r.waiting { r.waits_for.iter().map(|p| pid_text(*p)).collect::<Vec<_>>().join(",") } else { "-".into() };
-            let command = shortened(r.command.as_deref().unwrap_or("?"), 60);
+            let command = brief_command(r.command.as_deref().unwrap_or("?"), 60);
             [
                 r.range.to_string(),
                 r.mode.to_string(),

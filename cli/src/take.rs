@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use locksfile::{Error, LockMode, LocksFile};
 
-use crate::describe::{command_line, describe_requests, shortened};
+use crate::describe::{brief_command, command_line, describe_requests};
 use crate::exit::Failure;
 use crate::signals;
 use crate::spec::Request;
@@ -64,7 +64,7 @@ fn busy_message(file: &LocksFile, request: &Request, wait: Wait) -> String {
         .into_iter()
         .filter(|holder| holder.mode == LockMode::Write || request.mode == LockMode::Write)
         .map(|holder| match holder.pid {
-            Some(pid) => format!("pid {pid} ({}) holds {} {}", shortened(&command_line(pid), 60), holder.mode, holder.range),
+            Some(pid) => format!("pid {pid} ({}) holds {} {}", brief_command(&command_line(pid), 60), holder.mode, holder.range),
             None => format!("another process holds {} {}", holder.mode, holder.range),
         })
         .collect();
