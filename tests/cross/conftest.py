@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from scenarios import COLUMNS
+from scenarios import COLUMNS, DEADLOCK, TABLES
 from workers import PEERS, RUN_DIR, Worker, WorkerGone
 
 
@@ -75,34 +75,40 @@ def lease(pool, run_dir):
         pool.give_back(worker)
 
 
-# The matrix: rows are ordered pairs of worker kinds, columns the scenarios.
-RESULTS: Dict[Tuple[str, str], str] = {}
-ROWS: List[str] = []
+SCENARIOS = {s.name: s for s in TABLES + (DEADLOCK,)}
+
+# The matrix, (row, column) -> outcome, rows being ordered pairs of worker kinds and columns the
+# scenarios; and the outcome of every other test, by name. A failure in any phase sticks.
+RESULTS: Dict[Tuple[Tuple[str, str], str], str] = {}
 OTHERS: Dict[str, str] = {}
 
 
-def row_of(first: str, second: str) -> str:
-    return f"{first} × {second}"
+def record(table: dict, key, failed: bool) -> None:
+    if table.get(key) != "FAIL":
+        table[key] = "FAIL" if failed else "pass"
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.when == "call" or report.failed:
-        params = getattr(item, "callspec", None)
-        params = params.params if params else {}
-        if "scenario" in params:
-            cell = (row_of(params["a"], params["b"]), params["scenario"].name)
-        elif "holder" in params:
-            cell = (row_of(params["holder"], params["waiter"]), "crash")
-        else:
-            OTHERS[item.name] = "FAIL" if report.failed else "pass" if OTHERS.get(item.name) != "FAIL" else "FAIL"
-            return
-        if cell[0] not in ROWS:
-            ROWS.append(cell[0])
-        if RESULTS.get(cell) != "FAIL":
-            RESULTS[cell] = "FAIL" if report.failed else "pass"
+    if report.when != "call" and not report.failed:
+        return
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    if "scenario" in params:
+        record(RESULTS, ((params["a"], params["b"]), params["scenario"].name), report.failed)
+    elif "holder" in params:
+        record(RESULTS, ((params["holder"], params["waiter"]), "crash"), report.failed)
+    else:
+        record(OTHERS, item.name, report.failed)
+
+
+def cell(pair: Tuple[str, str], column: str) -> str:
+    """The outcome; `n/a` where the pair cannot play the scenario, `-` where it did not run."""
+    if (pair, column) in RESULTS:
+        return RESULTS[(pair, column)]
+    scenario = SCENARIOS.get(column)
+    return "n/a" if scenario is not None and not scenario.playable(*pair) else "-"
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -111,13 +117,13 @@ def pytest_terminal_summary(terminalreporter):
     write = terminalreporter.write_line
     write("")
     write("cross-language matrix (first × second: who plays a × b; for crash, holder × waiter)")
-    width = max([len(r) for r in ROWS] + [9]) + 2
+    pairs = list(dict.fromkeys(pair for pair, _ in RESULTS))
+    names = [f"{a} × {b}" for a, b in pairs]
+    width = max([len(n) for n in names] + [9]) + 2
     widths = [max(len(c), 4) + 2 for c in COLUMNS]
     write(" " * width + "".join(c.ljust(w) for c, w in zip(COLUMNS, widths)))
-    for row in ROWS:
-        cells = [RESULTS.get((row, column), "n/a") for column in COLUMNS]
-        write(row.ljust(width) + "".join(c.ljust(w) for c, w in zip(cells, widths)))
-    peers = ", ".join(PEERS)
-    write(f"n/a: the peer ({peers}) cannot play that scenario (see tests/README.md)")
+    for pair, name in zip(pairs, names):
+        write(name.ljust(width) + "".join(cell(pair, c).ljust(w) for c, w in zip(COLUMNS, widths)))
+    write(f"n/a: the peer ({', '.join(PEERS)}) cannot play that scenario (see tests/README.md); -: not run")
     for name, outcome in OTHERS.items():
         write(f"{name}: {outcome}")
