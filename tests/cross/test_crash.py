@@ -3,18 +3,10 @@ the dead process's locks and the waiter proceeds."""
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from scenarios import FEATURES
-from workers import LANGUAGES, PEERS
-
-PAIRS = (
-    list(itertools.product(LANGUAGES, LANGUAGES))
-    + [(p, l) for p in PEERS for l in LANGUAGES]
-    + [(l, p) for p in PEERS for l in LANGUAGES]
-)
+from workers import PAIRS
 
 
 @pytest.mark.parametrize("holder, waiter", PAIRS, ids=[f"{h}-killed-{w}-waits" for h, w in PAIRS])

@@ -3,23 +3,19 @@ Kotlin, Swift: 16 pairs), and with the foreign peers (fcntl.lockf, FileChannel) 
 
 from __future__ import annotations
 
-import itertools
 import time
 
 import pytest
 
 from scenarios import BLOCKED, DEADLOCK, FEATURES, PENDING, TABLES, Expect, Scenario
-from workers import LANGUAGES, PEERS, REPLY_TIMEOUT, Worker
-
-OURS = list(itertools.product(LANGUAGES, LANGUAGES))
-WITH_PEERS = [(p, l) for p in PEERS for l in LANGUAGES] + [(l, p) for p in PEERS for l in LANGUAGES]
+from workers import PAIRS, REPLY_TIMEOUT, Worker
 
 
 def cases(scenarios):
     return [
         pytest.param(a, b, s, id=f"{s.name}:{a}-{b}")
         for s in scenarios
-        for a, b in OURS + WITH_PEERS
+        for a, b in PAIRS
         if s.playable(a, b)
     ]
 

@@ -21,6 +21,12 @@ RUN_DIR = ROOT / "target" / "cross" / "run"
 
 LANGUAGES = ("rust", "python", "kotlin", "swift")
 PEERS = ("lockf", "channel")
+#: Every ordered pair of this project's workers (16), then each peer with each of them, both ways.
+PAIRS = (
+    [(a, b) for a in LANGUAGES for b in LANGUAGES]
+    + [(p, l) for p in PEERS for l in LANGUAGES]
+    + [(l, p) for p in PEERS for l in LANGUAGES]
+)
 
 #: How long a reply may take before the test fails: a hang guard, not a timing assertion.
 REPLY_TIMEOUT = 20.0
