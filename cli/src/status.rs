@@ -53,13 +53,13 @@ pub fn rows(path: &Path) -> Result<Vec<Row>, Failure> {
     rows.sort_by_key(|r| (r.waiting, r.range.start()));
     let held: Vec<Row> = rows.iter().filter(|r| !r.waiting).cloned().collect();
     for row in rows.iter_mut().filter(|r| r.waiting) {
-        row.waits_for = held
-            .iter()
-            .filter(|h| h.owner() != row.owner() && h.range.overlaps(&row.range))
-            .filter(|h| h.mode == LockMode::Write || row.mode == LockMode::Write)
-            .map(|h| h.pid)
-            .collect();
-        row.waits_for.dedup();
+        let mut blockers: Vec<Option<u32>> = Vec::new();
+        for held in held.iter().filter(|h| h.owner() != row.owner() && h.range.overlaps(&row.range)) {
+            if (held.mode == LockMode::Write || row.mode == LockMode::Write) && !blockers.contains(&held.pid) {
+                blockers.push(held.pid);
+            }
+        }
+        row.waits_for = blockers;
     }
     Ok(rows)
 }

@@ -26,22 +26,23 @@ pub fn take_all(file: &LocksFile, requests: &[Request], wait: Wait, conflict_cod
         _ => None,
     };
     for request in requests {
-        if let Some(signal) = signals::received() {
-            let _ = file.release_all();
-            return Err(interrupted(file, request, signal));
-        }
-        let outcome = match (wait, deadline) {
-            (Wait::NonBlock, _) => file.try_acquire(request.range, request.mode),
-            (_, Some(deadline)) => file.acquire_until(request.range, request.mode, deadline),
-            _ => file.acquire(request.range, request.mode).map(|()| true),
-        };
-        let refusal = match outcome {
-            Ok(true) => continue,
-            Ok(false) => Failure::new(conflict_code, busy_message(file, request, wait)),
-            Err(Error::Interrupted { .. }) if signals::received().is_some() => {
-                interrupted(file, request, signals::received().unwrap_or(libc::SIGINT))
+        let refusal = if let Some(signal) = signals::received() {
+            interrupted(file, request, signal)
+        } else {
+            let outcome = match (wait, deadline) {
+                (Wait::NonBlock, _) => file.try_acquire(request.range, request.mode),
+                (_, Some(deadline)) => file.acquire_until(request.range, request.mode, deadline),
+                _ => file.acquire(request.range, request.mode).map(|()| true),
+            };
+            match outcome {
+                Ok(true) => continue,
+                Ok(false) => Failure::new(conflict_code, busy_message(file, request, wait)),
+                Err(error @ Error::Interrupted { .. }) => match signals::received() {
+                    Some(signal) => interrupted(file, request, signal),
+                    None => Failure::from(error),
+                },
+                Err(error) => Failure::from(error),
             }
-            Err(error) => Failure::from(error),
         };
         let _ = file.release_all();
         return Err(refusal);
@@ -54,7 +55,7 @@ fn interrupted(file: &LocksFile, request: &Request, signal: i32) -> Failure {
     Failure::new(128 + signal, format!("interrupted by {} while waiting for {what} of {}", signals::name(signal), file.path().display()))
 }
 
-/// `write lock on 1..4 of FILE is held by pid 42 (python3 app.py) as write 2`, or as close as
+/// `write lock on 1..4 of FILE is busy: pid 42 (python3 app.py) holds write 2`, or as close as
 /// the kernel's tables allow.
 fn busy_message(file: &LocksFile, request: &Request, wait: Wait) -> String {
     let what = format!("{} of {}", describe_requests(std::slice::from_ref(request)), file.path().display());
