@@ -42,3 +42,16 @@ pub fn brief_command(command: &str, width: usize) -> String {
         .collect();
     shortened(&words.join(" "), width)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brief_commands_keep_names_and_drop_paths() {
+        assert_eq!(brief_command("/usr/bin/python3 /srv/app/worker.py --fast", 60), "python3 worker.py --fast");
+        assert_eq!(brief_command("java -cp /a/b.jar:/c/d.jar dev.locksfile.Worker", 60), "java -cp … dev.locksfile.Worker");
+        assert_eq!(brief_command("sh -c echo\nhi", 60), "sh -c echo hi");
+        assert_eq!(brief_command("abcdefghij", 5), "abcd…");
+    }
+}
