@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, FrozenSet, Tuple, Union
 
-from workers import LANGUAGES, PEERS
+from workers import LANGUAGES
 
 BLOCKED = "<still blocked>"
 PENDING = "<reply to the blocked command>"
