@@ -11,7 +11,8 @@ import os
 import struct
 import sys
 import time
-from typing import List, Optional, Tuple
+from contextlib import contextmanager
+from typing import Iterator, List, Optional, Tuple
 
 import pylocksfile
 from pylocksfile import LocksFile, LocksFileError, Scope
@@ -138,12 +139,21 @@ def write_u64(fd: int, offset: int, value: int) -> None:
     os.pwrite(fd, U64.pack(value), offset)
 
 
+@contextmanager
+def data_file(path: str, flags: int) -> Iterator[int]:
+    """The data file's descriptor, closed however the command ends."""
+    fd = os.open(path, flags)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
 def increment_counters(file: LocksFile, data: str, first: int, counters: Optional[int], times: int) -> str:
     """``times`` increments, round-robin over the counters, each under its index's write lock."""
     if counters is None:
         raise ProtocolError("count needs a bounded range")
-    fd = os.open(data, os.O_RDWR)
-    try:
+    with data_file(data, os.O_RDWR) as fd:
         for turn in range(times):
             index = first + turn % counters
             file.acquire(index, write=True)
@@ -152,8 +162,6 @@ def increment_counters(file: LocksFile, data: str, first: int, counters: Optiona
             os.sched_yield()  # widen the window in which a torn counter could be seen
             write_u64(fd, index * 16 + 8, value)
             file.release(index)
-    finally:
-        os.close(fd)
     return f"ok {times}"
 
 
@@ -161,8 +169,7 @@ def audit_counters(file: LocksFile, data: str, first: int, counters: Optional[in
     """``times`` looks at every counter of the range under one read lock: both copies must agree."""
     if counters is None:
         raise ProtocolError("audit needs a bounded range")
-    fd = os.open(data, os.O_RDONLY)
-    try:
+    with data_file(data, os.O_RDONLY) as fd:
         for _ in range(times):
             file.acquire(first, counters)
             pairs = [(read_u64(fd, i * 16), read_u64(fd, i * 16 + 8)) for i in range(first, first + counters)]
@@ -170,29 +177,26 @@ def audit_counters(file: LocksFile, data: str, first: int, counters: Optional[in
             for index, (a, b) in enumerate(pairs, first):
                 if a != b:
                     return f"torn {index} {a} {b}"
-    finally:
-        os.close(fd)
     return f"ok {times}"
 
 
 def race(file: LocksFile, data: str, racer: int, tracks: int, laps: int, log: str) -> str:
     """The seed's hand-over-hand race: take the next track's lock, then let go of this one."""
-    fd = os.open(data, os.O_RDWR)
     began = time.monotonic()
     waits = 0
     visits = []
-
-    def take(track: int) -> int:
-        nonlocal waits
-        if not file.try_acquire(track, write=True):
-            waits += 1
-            file.acquire(track, write=True)
-        visit = read_u64(fd, track * 8) + 1
-        write_u64(fd, track * 8, visit)
-        return visit
-
     total = tracks * laps
-    try:
+    with data_file(data, os.O_RDWR) as fd:
+
+        def take(track: int) -> int:
+            nonlocal waits
+            if not file.try_acquire(track, write=True):
+                waits += 1
+                file.acquire(track, write=True)
+            visit = read_u64(fd, track * 8) + 1
+            write_u64(fd, track * 8, visit)
+            return visit
+
         visits.append(f"0 {take(0)}\n")
         for step in range(1, total):
             here, following = (step - 1) % tracks, step % tracks
@@ -202,8 +206,6 @@ def race(file: LocksFile, data: str, racer: int, tracks: int, laps: int, log: st
             write_u64(fd, (tracks + racer) * 8, step)
         file.release_all()
         write_u64(fd, (tracks + racer) * 8, total)
-    finally:
-        os.close(fd)
     with open(log, "w") as out:
         out.writelines(visits)
     return f"ok {total} {waits} {int((time.monotonic() - began) * 1000)}"
