@@ -48,14 +48,14 @@ pub fn rows(path: &Path) -> Result<Vec<Row>, Failure> {
     let found = locks_on(metadata.dev(), metadata.ino())
         .map_err(|error| Failure::new(EXIT_ERROR, format!("cannot read /proc/locks: {error}")))?;
     let mut rows: Vec<Row> = found.into_iter().map(row).collect();
-    rows.sort_by_key(|r| (r.waiting, r.owner().1, r.owner().2, r.range.start()));
+    rows.sort_by_key(|r| (r.waiting, r.owner(), r.range.start()));
     let mut rows = coalesce(rows);
     rows.sort_by_key(|r| (r.waiting, r.range.start()));
     let held: Vec<Row> = rows.iter().filter(|r| !r.waiting).cloned().collect();
     for row in rows.iter_mut().filter(|r| r.waiting) {
         let mut blockers: Vec<Option<u32>> = Vec::new();
         for held in held.iter().filter(|h| h.owner() != row.owner() && h.range.overlaps(&row.range)) {
-            if (held.mode == LockMode::Write || row.mode == LockMode::Write) && !blockers.contains(&held.pid) {
+            if held.mode.conflicts_with(row.mode) && !blockers.contains(&held.pid) {
                 blockers.push(held.pid);
             }
         }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use locksfile::{Error, LockMode, LocksFile};
+use locksfile::{Error, LocksFile};
 
 use crate::describe::{brief_command, command_line, describe_requests};
 use crate::exit::Failure;
@@ -63,7 +63,7 @@ fn busy_message(file: &LocksFile, request: &Request, wait: Wait) -> String {
         .holders(request.range)
         .unwrap_or_default()
         .into_iter()
-        .filter(|holder| holder.mode == LockMode::Write || request.mode == LockMode::Write)
+        .filter(|holder| holder.mode.conflicts_with(request.mode))
         .map(|holder| match holder.pid {
             Some(pid) => format!("pid {pid} ({}) holds {} {}", brief_command(&command_line(pid), 60), holder.mode, holder.range),
             None => format!("another process holds {} {}", holder.mode, holder.range),

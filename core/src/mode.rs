@@ -24,6 +24,13 @@ impl LockMode {
         }
     }
 
+    /// Whether a lock in this mode and one in `other`, held by two different owners on a shared
+    /// index, exclude each other: unless both are reads.
+    #[must_use]
+    pub fn conflicts_with(self, other: Self) -> bool {
+        self == Self::Write || other == Self::Write
+    }
+
     /// The lower-case name used in messages: `read` or `write`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
@@ -37,5 +44,18 @@ impl LockMode {
 impl fmt::Display for LockMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LockMode::{Read, Write};
+
+    #[test]
+    fn only_two_reads_do_not_conflict() {
+        assert!(!Read.conflicts_with(Read));
+        assert!(Read.conflicts_with(Write));
+        assert!(Write.conflicts_with(Read));
+        assert!(Write.conflicts_with(Write));
     }
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use crate::mode::LockMode;
 use crate::range::{LockRange, MAX_INDEX};
 
-/// The family of a kernel lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The family of a kernel lock (ordered, so that locks can be sorted by owner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LockClass {
     /// Classic POSIX record lock, owned by a process (`POSIX`).
     Process,
