@@ -29,7 +29,7 @@ object Worker {
     @JvmStatic
     fun main(args: Array<String>) {
         while (true) {
-            val line = readLine() ?: break
+            val line = readlnOrNull() ?: break
             val words = line.trim().split(Regex("\\s+"))
             if (words.first().isEmpty()) continue
             if (words.first() == "quit") break
@@ -189,7 +189,7 @@ object Worker {
 
         fun read(offset: Long): Long {
             buffer.clear()
-            while (buffer.hasRemaining() && channel.read(buffer, offset + buffer.position()) > 0) Unit
+            while (buffer.hasRemaining() && channel.read(buffer, offset + buffer.position()) > 0) {}
             return if (buffer.hasRemaining()) 0 else buffer.getLong(0)
         }
 
