@@ -1,6 +1,7 @@
 //! The lock-file handle and how to open one.
 
 use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -257,6 +258,14 @@ impl Drop for LocksFile {
     fn drop(&mut self) {
         // A failed release (ENOLCK) still ends at the owner's close, which unlocks everything.
         let _ = self.owner.remove_view(self.view);
+    }
+}
+
+/// The descriptor the handle locks through (for inspection, e.g. `/proc/self/fdinfo`). Closing it or
+/// locking through it directly would break the handle's records.
+impl AsFd for LocksFile {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.owner.fd()
     }
 }
 
