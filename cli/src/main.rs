@@ -77,7 +77,8 @@ Examples:
 the pid here comes from /proc/PID/fdinfo, and for a waiting request from the blocked thread's fcntl call), \
 POSIX (classic process-owned locks: fcntl.lockf, FileChannel.lock, Process scope) or FLOCK (flock(2), whole file). \
 WAITS FOR lists the holders a waiting request is queued behind. A pid shown as ? belongs to a process this \
-user may not inspect.
+user may not inspect. Classic locks of processes outside the pid namespace of /proc (outside this container, \
+say) are not in /proc/locks, so they are not shown.
 
 Examples:
   locksfile status jobs.lock

@@ -1,9 +1,8 @@
 //! `locksfile status`: every lock and waiting request on a file, with the processes behind them.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use locksfile::proc_locks::{locks_on, FileLock};
+use locksfile::proc_locks::{file_locks, FileLock, KernelFileId, Waiters};
 use locksfile::{LockClass, LockMode, LockRange};
 use serde_json::{json, Value};
 
@@ -45,7 +44,10 @@ pub fn rows(path: &Path) -> Result<Vec<Row>, Failure> {
     if metadata.is_dir() {
         return Err(Failure::new(EXIT_ERROR, format!("{} is a directory, not a lock file", path.display())));
     }
-    let found = locks_on(metadata.dev(), metadata.ino())
+    // The device /proc/locks names the file by is its mount's, which is not always st_dev.
+    let file = KernelFileId::of_path(path)
+        .map_err(|error| Failure::new(EXIT_ERROR, format!("{}: {error}", path.display())))?;
+    let found = file_locks(&file, Waiters::Include)
         .map_err(|error| Failure::new(EXIT_ERROR, format!("cannot read /proc/locks: {error}")))?;
     let mut rows: Vec<Row> = found.into_iter().map(row).collect();
     rows.sort_by_key(|r| (r.waiting, r.owner(), r.range.start()));

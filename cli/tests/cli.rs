@@ -273,3 +273,35 @@ fn bad_input_is_one_line_and_a_status() {
         assert!(stderr_of(&output).contains("is a directory"), "{}", stderr_of(&output));
     }
 }
+
+#[test]
+fn status_finds_locks_on_a_file_whose_st_dev_is_not_its_file_systems_device() {
+    // In a mount namespace of its own, an overlay of two tmpfs layers without xino: stat gives its
+    // files the lower layer's device, while /proc/locks names them by the overlay's.
+    let dir = temp_file("overlay").parent().unwrap().to_owned();
+    let script = r#"set -e; cd "$1"; mkdir lower upper merged; mount -t tmpfs lower lower; mount -t tmpfs upper upper
+mkdir upper/data upper/work; : > lower/test.lock
+mount -t overlay overlay -o "lowerdir=$PWD/lower,upperdir=$PWD/upper/data,workdir=$PWD/upper/work,xino=off" merged
+mkfifo ready
+"$0" hold merged/test.lock --write 3 --scope process > ready &
+read -r line < ready
+echo "holder $!"
+"$0" status merged/test.lock --json
+kill $!"#;
+    let output = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", script, env!("CARGO_BIN_EXE_locksfile")])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (holder, status) = stdout.split_once('\n').unwrap();
+    let holder: u64 = holder.strip_prefix("holder ").unwrap().parse().unwrap();
+    let status: Value = serde_json::from_str(status).unwrap();
+    let locks = status["locks"].as_array().unwrap();
+    assert_eq!(locks.len(), 1, "{status}");
+    assert_eq!(
+        (locks[0]["range"].as_str(), locks[0]["kind"].as_str(), locks[0]["pid"].as_u64()),
+        (Some("3"), Some("POSIX"), Some(holder))
+    );
+}

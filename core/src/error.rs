@@ -18,10 +18,11 @@ pub enum Error {
     /// The indices asked for do not form a range fcntl can lock.
     #[error("invalid lock range (start {start}, count {}): {reason}", fmt_count(*.count))]
     InvalidRange {
-        /// The first index asked for.
-        start: u64,
+        /// The first index asked for (as wide as any caller's integers: another language's may be
+        /// negative or past 64 bits).
+        start: i128,
         /// The count asked for; `None` for an open-ended range.
-        count: Option<u64>,
+        count: Option<i128>,
         /// What is wrong with it.
         reason: &'static str,
     },
@@ -83,6 +84,14 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// The handle was closed (by [`LocksFile::close`](crate::LocksFile::close)), before or during
+    /// the call; nothing new is held.
+    #[error("lock file {} is closed", .path.display())]
+    Closed {
+        /// The lock file.
+        path: PathBuf,
+    },
+
     /// Any other operating-system error, with the operation and path it concerns.
     #[error("{operation} {}: {source}", .path.display())]
     Io {
@@ -96,12 +105,12 @@ pub enum Error {
     },
 }
 
-fn fmt_count(count: Option<u64>) -> String {
+fn fmt_count(count: Option<i128>) -> String {
     count.map_or_else(|| "open-ended".to_owned(), |c| c.to_string())
 }
 
 impl Error {
-    pub(crate) fn invalid_range(start: u64, count: Option<u64>, reason: &'static str) -> Self {
+    pub(crate) fn invalid_range(start: i128, count: Option<i128>, reason: &'static str) -> Self {
         Self::InvalidRange { start, count, reason }
     }
 

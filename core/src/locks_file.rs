@@ -1,7 +1,7 @@
 //! The lock-file handle and how to open one.
 
 use std::fmt;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -78,11 +78,10 @@ impl OpenOptions {
     /// [`IsDirectory`](crate::Error::IsDirectory), or [`Io`](crate::Error::Io) (e.g. permission).
     pub fn open(&self, path: impl AsRef<Path>) -> Result<LocksFile> {
         let path = path.as_ref();
-        let owner = match self.scope {
+        let (owner, view) = match self.scope {
             Scope::OpenFile => open_private(path, self.create, self.mode)?,
             Scope::Process => open_shared(path, self.create, self.mode)?,
         };
-        let view = owner.add_view();
         Ok(LocksFile { owner, view })
     }
 }
@@ -204,22 +203,55 @@ impl LocksFile {
     }
 
     /// The locks other owners hold that overlap `range`, with the holding process where Linux can
-    /// tell (from `/proc/locks` and, for open-file-description locks, `/proc/PID/fdinfo`).
+    /// tell: from `/proc/locks` and, for open-file-description locks, `/proc/PID/fdinfo`.
+    /// `/proc/locks` leaves out the classic locks of processes outside the pid namespace of `/proc`
+    /// (another container, say); the kernel still reports them to a lock query (`F_GETLK`,
+    /// `F_OFD_GETLK`), so they are listed too, with `pid: None`: held by a process this one cannot
+    /// see. A query reports one lock for each stretch other owners hold, so where hidden and listed
+    /// locks overlap (several readers) only the listed ones may appear, but a range with any lock
+    /// held is never reported free. Reads no other process's memory and `stat`s no descriptors.
     ///
     /// # Errors
-    /// [`InvalidRange`](crate::Error::InvalidRange), or [`Io`](crate::Error::Io) when `/proc/locks`
-    /// cannot be read.
+    /// [`InvalidRange`](crate::Error::InvalidRange), [`Closed`](crate::Error::Closed), or
+    /// [`Io`](crate::Error::Io) when `/proc/locks` cannot be read or the kernel refuses the query.
     pub fn holders(&self, range: impl IntoLockRange) -> Result<Vec<Holder>> {
-        holders(&self.owner, range.into_lock_range()?)
+        holders(&self.owner, self.view, range.into_lock_range()?)
     }
 
     /// Whether the path no longer names the file this handle has open (deleted or replaced). Locks
     /// on a replaced file no longer exclude processes that open the path anew.
     ///
     /// # Errors
-    /// [`Io`](crate::Error::Io) when the path cannot be examined (other than not existing).
+    /// [`Closed`](crate::Error::Closed), or [`Io`](crate::Error::Io) when the path cannot be
+    /// examined (other than not existing).
     pub fn is_stale(&self) -> Result<bool> {
+        if !self.owner.is_open(self.view) {
+            return Err(crate::Error::Closed { path: self.path().to_owned() });
+        }
         names_file(self.owner.path(), self.owner.id()).map(|names| !names)
+    }
+
+    /// Releases every lock this handle holds and closes it; every later call is
+    /// [`Closed`](crate::Error::Closed) (`held()` is empty). A wait in progress on the handle in
+    /// another thread ends promptly with `Closed`, holding nothing new; `close` returns once it has.
+    /// An acquire that returned before `close` began keeps its result until `close` releases it.
+    /// Idempotent; dropping the handle closes it too.
+    ///
+    /// In `Process` scope the handle is one view of the process's owner: its file descriptor is
+    /// closed with the last view, and what other views hold stays held.
+    ///
+    /// # Errors
+    /// [`NoLocksAvailable`](crate::Error::NoLocksAvailable) when the kernel cannot split a lock to
+    /// release what only this view held (`Process` scope; it is released with the last view). The
+    /// handle is closed all the same.
+    pub fn close(&self) -> Result<()> {
+        self.owner.close_view(self.view)
+    }
+
+    /// Whether [`Self::close`] was called.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        !self.owner.is_open(self.view)
     }
 
     /// Takes `range` for reading, blocking; released when the guard drops.
@@ -256,16 +288,16 @@ impl LocksFile {
 
 impl Drop for LocksFile {
     fn drop(&mut self) {
-        // A failed release (ENOLCK) still ends at the owner's close, which unlocks everything.
-        let _ = self.owner.remove_view(self.view);
+        // A failed release (ENOLCK) still ends when the owner retires, which unlocks everything.
+        let _ = self.close();
     }
 }
 
-/// The descriptor the handle locks through (for inspection, e.g. `/proc/self/fdinfo`). Closing it or
-/// locking through it directly would break the handle's records.
-impl AsFd for LocksFile {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.owner.fd()
+/// The number of the descriptor the handle locks through, for inspection (`/proc/self/fdinfo`), or
+/// -1 once closed. Closing it or locking through it directly breaks the handle's records.
+impl AsRawFd for LocksFile {
+    fn as_raw_fd(&self) -> RawFd {
+        self.owner.raw_fd()
     }
 }
 

@@ -2,24 +2,40 @@
 //!
 //! In `OpenFile` scope every handle has its own owner (its own open file description). In `Process`
 //! scope the kernel has one owner per process, so all handles of one file in a process are views of
-//! one `Owner` (see `registry`). Each view keeps its own record; the kernel holds, byte by byte, the
-//! strongest mode any view holds. Invariant: outside ranges with a kernel wait in flight, the kernel
-//! holds exactly that combination; inside them it holds at least that much.
+//! one `Owner` (see `registry`). Each view keeps its own record; the kernel should hold, byte by
+//! byte, the strongest mode any view holds (the records' combination).
+//!
+//! Invariants, all kept under the state lock:
+//! - Outside the ranges of kernel waits in flight, the kernel holds exactly the combination.
+//!   Inside them it holds at least that much: the wait may have been granted already.
+//! - At most one kernel wait per byte per owner: a second request over the same bytes waits
+//!   in-process (interruptibly) for the first to settle, so that the kernel grants and the records
+//!   change in the same order.
+//! - Only lowering calls (unlock, write to read) are made on bytes with a wait in flight, and they
+//!   mark that wait *disturbed*: what it was granted may have been lowered again, so it takes its
+//!   range once more, without waiting, before it reports success (waiting again on conflict).
+//! - After every kernel wait, granted or not, the kernel is brought back to exactly the
+//!   combination over the requested range.
+//! - A view that is closed (its handle's `close()`) is gone from `views`: every later call of it is
+//!   `Closed`. Its kernel waits are interrupted (the wake signal, see `sys::wake`) and end with
+//!   `Closed` holding nothing; `close()` returns after they have settled.
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::{Path, PathBuf};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::mode::LockMode;
-use crate::range::{LockRange, OPEN_END};
+use crate::range::LockRange;
 use crate::record::{LockRecord, Run};
-use crate::registry::FileId;
-use crate::sys::deadline::{sleep_interruptibly, DeadlineTimer};
+use crate::registry::{self, FileId};
+use crate::sys::deadline::DeadlineTimer;
 use crate::sys::fcntl::{set_lock, LockKind, LockOp, SetError};
 use crate::sys::fork;
+use crate::sys::futex::{Event, Mutex, MutexGuard, Woken};
+use crate::sys::wake;
 
 /// Identifies a view (handle) of an owner.
 pub(crate) type ViewId = u64;
@@ -35,35 +51,69 @@ pub(crate) enum Wait {
     Until(Instant),
 }
 
-/// Polling intervals when a timed wait cannot use a timer signal: short first, then capped so a
-/// signal handler in the caller's language still runs promptly.
+impl Wait {
+    fn expired(self) -> bool {
+        matches!(self, Self::Until(deadline) if Instant::now() >= deadline)
+    }
+
+    /// What is left of the wait: `None` for no limit.
+    fn left(self) -> Option<Duration> {
+        match self {
+            Self::Try => Some(Duration::ZERO),
+            Self::Block => None,
+            Self::Until(deadline) => Some(deadline.saturating_duration_since(Instant::now())),
+        }
+    }
+}
+
+/// Polling intervals when a wait cannot be ended by the wake signal: short first, then capped so
+/// that a signal handler in the caller's language still runs promptly.
 const POLL_FIRST: Duration = Duration::from_micros(500);
 const POLL_MAX: Duration = Duration::from_millis(20);
+/// How often `close` kicks a wait again that has not settled yet (a kick landing just before the
+/// thread entered the kernel is lost).
+const KICK_AGAIN: Duration = Duration::from_millis(1);
 
 pub(crate) struct Owner {
-    /// `None` only while dropping (the descriptor is closed under the registry lock).
-    file: Option<File>,
     path: PathBuf,
     kind: LockKind,
     writable: bool,
     id: FileId,
     state: Mutex<State>,
-    /// Signalled whenever a kernel wait ends.
-    settled: Condvar,
-    /// Descriptors of the same file opened by a racing `open` in `Process` scope: closing one would
-    /// drop the process's classic locks, so they live as long as the owner.
-    spare: Mutex<Vec<File>>,
+    /// Notified whenever a kernel wait ends or a view closes.
+    settled: Event,
 }
 
-#[derive(Default)]
 struct State {
-    views: Vec<(ViewId, LockRecord)>,
-    /// Ranges with a kernel wait in flight: `(token, start, end)`.
-    pending: Vec<(u64, u64, u64)>,
+    /// The descriptor; `None` once the owner is retired (every view closed). Kernel waits hold a
+    /// clone, so it stays open while they run.
+    file: Option<Arc<File>>,
+    views: Vec<View>,
+    waits: Vec<InFlight>,
+    /// Other descriptors of the file (classic owners only), whose close would drop the process's
+    /// classic locks: closed as soon as the owner holds none (see `registry`).
+    parked: Vec<File>,
     next_token: u64,
     next_view: ViewId,
     /// The fork generation the records belong to.
     generation: u64,
+}
+
+struct View {
+    id: ViewId,
+    record: LockRecord,
+}
+
+/// A kernel wait in progress (outside the state lock).
+struct InFlight {
+    token: u64,
+    view: ViewId,
+    start: u64,
+    end: u64,
+    /// The waiting thread, kicked when its view closes.
+    thread: libc::pid_t,
+    /// Another thread lowered the kernel's locks in the range meanwhile.
+    disturbed: bool,
 }
 
 /// The kernel requests one acquire makes, all in the requested mode.
@@ -81,24 +131,20 @@ impl Pieces {
     }
 }
 
-/// A kernel request that did not go through, and how many pieces had been set before it.
-struct Failed {
-    error: SetError,
-    done: usize,
-}
-
 impl Owner {
-    pub(crate) fn new(file: File, path: PathBuf, kind: LockKind, writable: bool, id: FileId) -> Self {
-        Self {
-            file: Some(file),
-            path,
-            kind,
-            writable,
-            id,
-            state: Mutex::new(State { generation: fork::generation(), ..State::default() }),
-            settled: Condvar::new(),
-            spare: Mutex::new(Vec::new()),
-        }
+    pub(crate) fn new(file: File, path: PathBuf, kind: LockKind, writable: bool, id: FileId) -> Arc<Self> {
+        let state = State {
+            file: Some(Arc::new(file)),
+            views: Vec::new(),
+            waits: Vec::new(),
+            parked: Vec::new(),
+            next_token: 0,
+            next_view: 0,
+            generation: fork::generation(),
+        };
+        let owner = Arc::new(Self { path, kind, writable, id, state: Mutex::new(state), settled: Event::new() });
+        fork::register_lock(owner.state.raw());
+        owner
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -117,34 +163,21 @@ impl Owner {
         self.id
     }
 
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        match &self.file {
-            Some(file) => file.as_fd(),
-            None => unreachable!("an owner's file is only taken by its Drop"),
-        }
+    /// The descriptor's number, or -1 once the owner is retired.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        self.state().file.as_ref().map_or(-1, |file| file.as_raw_fd())
     }
 
-    /// Keeps a second descriptor of this file open for the owner's lifetime.
-    pub(crate) fn adopt_spare(&self, file: File) {
-        lock(&self.spare).push(file);
-    }
-
-    /// Takes the descriptor out for closing (Drop only).
-    pub(crate) fn take_files(&mut self) -> (Option<File>, Vec<File>) {
-        let spare = std::mem::take(self.spare.get_mut().unwrap_or_else(PoisonError::into_inner));
-        (self.file.take(), spare)
-    }
-
-    /// The state, with records forgotten if this process is a fork child of the one that made them
-    /// (a child holds none of its parent's locks).
+    /// The state, with records and waits forgotten if this process is a fork child of the one that
+    /// made them (a child holds none of its parent's locks, and its parent's threads are gone).
     fn state(&self) -> MutexGuard<'_, State> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let generation = fork::generation();
         if state.generation != generation {
             state.generation = generation;
-            state.pending.clear();
-            for (_, record) in &mut state.views {
-                record.clear();
+            state.waits.clear();
+            for view in &mut state.views {
+                view.record.clear();
             }
         }
         state
@@ -154,22 +187,30 @@ impl Owner {
         let mut state = self.state();
         let view = state.next_view;
         state.next_view += 1;
-        state.views.push((view, LockRecord::default()));
+        state.views.push(View { id: view, record: LockRecord::default() });
         view
     }
 
-    /// Removes a view, releasing what only it held.
+    pub(crate) fn is_open(&self, view: ViewId) -> bool {
+        self.state().position(view).is_some()
+    }
+
+    /// Runs `f` with the descriptor, under the state lock (so `close` cannot close it meanwhile).
     ///
     /// # Errors
-    /// As [`Self::release`].
-    pub(crate) fn remove_view(&self, view: ViewId) -> Result<()> {
+    /// `Closed` when the view is.
+    pub(crate) fn with_fd<R>(&self, view: ViewId, f: impl FnOnce(BorrowedFd<'_>) -> R) -> Result<R> {
+        let state = self.state();
+        self.check_open(&state, view)?;
+        Ok(f(state.fd()))
+    }
+
+    /// Keeps another descriptor of the file open until the owner holds no lock (its close would
+    /// drop the process's classic locks); closes it at once when the owner holds none.
+    pub(crate) fn park(&self, file: File) {
         let mut state = self.state();
-        let Some(position) = state.views.iter().position(|(id, _)| *id == view) else { return Ok(()) };
-        let (_, record) = state.views.swap_remove(position);
-        match record.span() {
-            Some((start, end)) => self.reconcile(&state, start, end),
-            None => Ok(()),
-        }
+        state.parked.push(file);
+        state.close_parked_if_idle();
     }
 
     /// Takes `range` in `mode` for `view`, converting what it already holds there.
@@ -178,63 +219,77 @@ impl Owner {
     /// nothing new.
     ///
     /// # Errors
-    /// `NotWritable`, `Deadlock`, `Interrupted` (a signal; nothing new held), `NoLocksAvailable`, `Io`.
+    /// `Closed` (before or during the wait; nothing new held), `NotWritable`, `Deadlock`,
+    /// `Interrupted` (a signal; nothing new held), `NoLocksAvailable`, `Io`.
     pub(crate) fn acquire(&self, view: ViewId, range: LockRange, mode: LockMode, wait: Wait) -> Result<bool> {
-        if mode == LockMode::Write && !self.writable {
-            return Err(Error::NotWritable { path: self.path.clone() });
-        }
         let (start, end) = (range.start(), range.raw_end());
         let mut state = self.state();
         // Two requests over the same bytes must not interleave their kernel calls: wait for the
         // one in flight (in-process, so never a conflict between owners).
-        while state.pending_overlaps(start, end) {
-            state = match wait {
-                Wait::Try => return Ok(false),
-                Wait::Block => self.settled.wait(state).unwrap_or_else(PoisonError::into_inner),
-                Wait::Until(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Ok(false);
-                    }
-                    self.settled.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0
-                }
-            };
+        loop {
+            self.check_open(&state, view)?;
+            if !state.waits_overlap(start, end) {
+                break;
+            }
+            if matches!(wait, Wait::Try) {
+                return Ok(false);
+            }
+            let seen = self.settled.current();
+            drop(state);
+            match self.settled.wait(seen, wait.left()) {
+                Woken::Notified => {}
+                Woken::Interrupted => return Err(Error::Interrupted { path: self.path.clone(), range, mode }),
+                Woken::TimedOut => return Ok(false),
+            }
+            state = self.state();
         }
-        let pieces = state.pieces(start, end, mode);
+        if mode == LockMode::Write && !self.writable {
+            return Err(Error::NotWritable { path: self.path.clone() });
+        }
 
         // First without waiting, under the state lock.
-        let failed = match self.set_pieces(pieces.as_slice(), mode) {
+        match self.set_now(&mut state, start, end, mode) {
             Ok(()) => return self.commit(&mut state, view, start, end, mode).map(|()| true),
-            Err(failed) => failed,
-        };
-        if failed.done > 0 {
-            self.reconcile(&state, start, end)?;
-        }
-        match (failed.error, wait) {
-            (SetError::Conflict, Wait::Try) => return Ok(false),
-            (SetError::Conflict, _) => {}
-            (error, _) => return Err(self.error(error, range, mode)),
+            Err(SetError::Conflict) if matches!(wait, Wait::Try) => return Ok(false),
+            Err(SetError::Conflict) => {}
+            Err(error) => return Err(self.error(&state, error, range, mode)),
         }
 
         // Then wait in the kernel, without the state lock, the range marked as in flight.
-        let token = state.begin_pending(start, end);
-        drop(state);
-        let outcome = self.wait_pieces(pieces.as_slice(), mode, wait);
-        let mut state = self.state();
-        state.pending.retain(|&(t, _, _)| t != token);
-        self.settled.notify_all();
-        match outcome {
-            Ok(()) => self.commit(&mut state, view, start, end, mode).map(|()| true),
-            Err(failed) => {
-                if failed.done > 0 || pieces.as_slice().len() > 1 {
-                    self.reconcile(&state, start, end)?;
+        loop {
+            let pieces = state.pieces(start, end, mode);
+            let file = Arc::clone(state.file());
+            let token = state.begin_wait(view, start, end);
+            drop(state);
+            let outcome = self.wait_pieces(&file, view, pieces.as_slice(), mode, wait);
+            drop(file);
+            state = self.state();
+            let disturbed = state.end_wait(token).map_or(true, |wait| wait.disturbed);
+            self.settled.notify_all();
+            if state.position(view).is_none() {
+                // Closed during the wait: undo whatever the wait took.
+                let _ = self.reconcile(&mut state, start, end);
+                return Err(self.closed());
+            }
+            let outcome = match outcome {
+                // Something was lowered in the range meanwhile: take it again, without waiting.
+                Ok(()) if disturbed => self.set_now(&mut state, start, end, mode),
+                other => other,
+            };
+            match outcome {
+                Ok(()) => return self.commit(&mut state, view, start, end, mode).map(|()| true),
+                Err(SetError::Conflict) if disturbed && !wait.expired() => {
+                    self.reconcile(&mut state, start, end)?; // and wait again
                 }
-                match failed.error {
-                    SetError::Interrupted if matches!(wait, Wait::Until(deadline) if Instant::now() >= deadline) => {
-                        Ok(false)
-                    }
-                    SetError::Conflict => Ok(false), // A polled timed wait ran out.
-                    error => Err(self.error(error, range, mode)),
+                Err(error) => {
+                    self.reconcile(&mut state, start, end)?;
+                    state.close_parked_if_idle();
+                    return match error {
+                        SetError::Interrupted | SetError::Conflict if wait.expired() => Ok(false),
+                        // A polled wait ran out.
+                        SetError::Conflict => Ok(false),
+                        error => Err(self.error(&state, error, range, mode)),
+                    };
                 }
             }
         }
@@ -260,28 +315,24 @@ impl Owner {
     /// Releases `range` for `view`.
     ///
     /// # Errors
-    /// `NoLocksAvailable` when the kernel cannot split a lock to release part of it; nothing is
-    /// released then.
+    /// `Closed`; `NoLocksAvailable` when the kernel cannot split a lock to release part of it
+    /// (nothing is released then).
     pub(crate) fn release(&self, view: ViewId, range: LockRange) -> Result<()> {
         let (start, end) = (range.start(), range.raw_end());
         let mut state = self.state();
+        self.check_open(&state, view)?;
         let record = state.record_mut(view);
         if record.overlapping(start, end).next().is_none() {
             return Ok(()); // Holds nothing there: nothing to tell the kernel.
         }
-        if state.views.len() == 1 && !state.pending_overlaps(start, end) {
-            self.set(LockOp::Unlock, start, end, false).map_err(|e| self.error(e, range, LockMode::Read))?;
-            state.record_mut(view).set(start, end, None);
-            return Ok(());
-        }
-        let record = state.record_mut(view);
         let before: Vec<Run> = record.overlapping(start, end).collect();
         record.set(start, end, None);
-        if let Err(error) = self.reconcile(&state, start, end) {
+        if let Err(error) = self.reconcile(&mut state, start, end) {
             state.record_mut(view).restore(start, end, &before);
-            let _ = self.reconcile(&state, start, end);
+            let _ = self.reconcile(&mut state, start, end);
             return Err(error);
         }
+        state.close_parked_if_idle();
         Ok(())
     }
 
@@ -290,64 +341,150 @@ impl Owner {
     /// # Errors
     /// As [`Self::release`].
     pub(crate) fn release_all(&self, view: ViewId) -> Result<()> {
-        let span = self.state().record_mut(view).span();
+        let span = {
+            let mut state = self.state();
+            self.check_open(&state, view)?;
+            state.record_mut(view).span()
+        };
         match span {
             Some((start, end)) => self.release(view, LockRange::from_bounds(start, end)),
             None => Ok(()),
         }
     }
 
-    /// What `view` holds, as coalesced runs.
+    /// What `view` holds, as coalesced runs (nothing once closed).
     pub(crate) fn held(&self, view: ViewId) -> Vec<(LockRange, LockMode)> {
-        self.state().record_mut(view).runs().collect()
+        let state = self.state();
+        state.position(view).map_or_else(Vec::new, |at| state.views[at].record.runs().collect())
     }
 
     /// The mode `view` holds `index` in.
     pub(crate) fn mode_of(&self, view: ViewId, index: u64) -> Option<LockMode> {
-        self.state().record_mut(view).mode_at(index)
+        let state = self.state();
+        state.position(view).and_then(|at| state.views[at].record.mode_at(index))
     }
 
-    /// Sets each piece to `mode` without waiting.
-    fn set_pieces(&self, pieces: &[(u64, u64)], mode: LockMode) -> Result<(), Failed> {
-        for (done, &(start, end)) in pieces.iter().enumerate() {
-            self.set(op(mode), start, end, false).map_err(|error| Failed { error, done })?;
+    /// Closes `view`: its waits end with `Closed`, what only it held is released, and once no view
+    /// is left the owner is retired (its locks released, its descriptor closed). Idempotent.
+    ///
+    /// # Errors
+    /// `NoLocksAvailable` when the kernel cannot split a lock to release what only this view held
+    /// (it is released when the owner retires).
+    pub(crate) fn close_view(&self, view: ViewId) -> Result<()> {
+        let mut state = self.state();
+        let Some(at) = state.position(view) else { return Ok(()) };
+        let record = state.views.swap_remove(at).record;
+        // Waiters of this view inside the process look again and leave; those in the kernel are
+        // kicked out and undo what they took. Then what the view held is released.
+        self.settled.notify_all();
+        while let Some(threads) = state.threads_waiting(view) {
+            if let Some(signal) = wake::installed() {
+                for thread in threads {
+                    wake::kick(signal, thread);
+                }
+            }
+            let seen = self.settled.current();
+            drop(state);
+            self.settled.wait(seen, Some(KICK_AGAIN));
+            state = self.state();
         }
-        Ok(())
-    }
-
-    /// Sets each piece to `mode`, waiting in the kernel as `wait` allows.
-    fn wait_pieces(&self, pieces: &[(u64, u64)], mode: LockMode, wait: Wait) -> Result<(), Failed> {
-        let deadline = match wait {
-            Wait::Try => return self.set_pieces(pieces, mode),
-            Wait::Block => None,
-            Wait::Until(deadline) => Some(deadline),
+        let released = match record.span() {
+            Some((start, end)) => self.reconcile(&mut state, start, end),
+            None => Ok(()),
         };
-        let timer = deadline.and_then(DeadlineTimer::arm);
-        if deadline.is_some() && timer.is_none() {
-            return self.poll_pieces(pieces, mode, deadline.unwrap_or_else(Instant::now));
+        state.close_parked_if_idle();
+        let unused = state.views.is_empty();
+        drop(state);
+        if unused {
+            self.retire();
         }
-        for (done, &(start, end)) in pieces.iter().enumerate() {
-            self.set(op(mode), start, end, true).map_err(|error| Failed { error, done })?;
+        released
+    }
+
+    /// Retires the owner once no view is left.
+    fn retire(&self) {
+        match self.kind {
+            LockKind::Classic => registry::retire_classic(self),
+            LockKind::Ofd => {
+                if let Some(file) = self.retire_if_unused() {
+                    fork::untrack_ofd(file.as_raw_fd());
+                    registry::retire_descriptor(self.id, file);
+                }
+            }
+        }
+    }
+
+    /// Releases every lock and gives up the descriptor, unless a view was opened meanwhile (or the
+    /// owner is retired already).
+    pub(crate) fn retire_if_unused(&self) -> Option<File> {
+        let mut state = self.state();
+        if !state.views.is_empty() {
+            return None;
+        }
+        let file = state.file.take()?;
+        // Unlocked explicitly: a forked child or a passed descriptor may keep the open file alive.
+        let _ = set_lock(file.as_fd(), self.kind, LockOp::Unlock, 0, 0, false);
+        state.parked.clear(); // Nothing is held any more.
+        // Every clone belonged to a kernel wait, and waits end before their view closes.
+        Arc::try_unwrap(file).ok()
+    }
+
+    /// Sets `[start, end)` to `mode` without waiting, in one request or (around other views'
+    /// write locks) several; on failure the kernel is brought back to the records.
+    fn set_now(&self, state: &mut State, start: u64, end: u64, mode: LockMode) -> Result<(), SetError> {
+        let pieces = state.pieces(start, end, mode);
+        for (done, &(s, e)) in pieces.as_slice().iter().enumerate() {
+            if let Err(error) = self.set(state.fd(), op(mode), s, e, false) {
+                if done > 0 {
+                    let _ = self.reconcile(state, start, end);
+                }
+                return Err(error);
+            }
         }
         Ok(())
     }
 
-    /// The fallback timed wait: retries without waiting, sleeping in between.
-    fn poll_pieces(&self, pieces: &[(u64, u64)], mode: LockMode, deadline: Instant) -> Result<(), Failed> {
+    /// Sets each piece to `mode`, waiting as `wait` allows: in the kernel's queue, cut off by the
+    /// wake signal (deadline, or `close`), or polling when that signal cannot reach this thread.
+    fn wait_pieces(&self, file: &File, view: ViewId, pieces: &[(u64, u64)], mode: LockMode, wait: Wait) -> Result<(), SetError> {
+        let timer = match wait {
+            Wait::Try => return Err(SetError::Conflict), // Never waits: `acquire` answered already.
+            Wait::Block if wake::usable().is_some() => None,
+            Wait::Block => return self.poll_pieces(file, view, pieces, mode, wait),
+            Wait::Until(deadline) => match DeadlineTimer::arm(deadline) {
+                Some(timer) => Some(timer),
+                None => return self.poll_pieces(file, view, pieces, mode, wait),
+            },
+        };
+        for &(start, end) in pieces {
+            self.set(file.as_fd(), op(mode), start, end, true)?;
+        }
+        drop(timer);
+        Ok(())
+    }
+
+    /// The fallback wait: retries without waiting, sleeping in between on the `settled` event (so
+    /// that `close` and signal handlers end it promptly).
+    fn poll_pieces(&self, file: &File, view: ViewId, pieces: &[(u64, u64)], mode: LockMode, wait: Wait) -> Result<(), SetError> {
         let mut pause = POLL_FIRST;
-        for (done, &(start, end)) in pieces.iter().enumerate() {
+        for &(start, end) in pieces {
             loop {
-                match self.set(op(mode), start, end, false) {
+                match self.set(file.as_fd(), op(mode), start, end, false) {
                     Ok(()) => break,
                     Err(SetError::Conflict) => {}
-                    Err(error) => return Err(Failed { error, done }),
+                    Err(error) => return Err(error),
                 }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(Failed { error: SetError::Conflict, done });
+                let nap = match wait.left() {
+                    Some(left) if left.is_zero() => return Err(SetError::Conflict),
+                    Some(left) => pause.min(left),
+                    None => pause,
+                };
+                let seen = self.settled.current();
+                if !self.is_open(view) {
+                    return Err(SetError::Interrupted);
                 }
-                if sleep_interruptibly(pause.min(left)).is_err() {
-                    return Err(Failed { error: SetError::Interrupted, done });
+                if self.settled.wait(seen, Some(nap)) == Woken::Interrupted {
+                    return Err(SetError::Interrupted);
                 }
                 pause = (pause * 2).min(POLL_MAX);
             }
@@ -355,34 +492,39 @@ impl Owner {
         Ok(())
     }
 
-    /// Makes the kernel hold exactly the views' combination on `[start, end)`, outside ranges with
-    /// a wait in flight. Only ever lowers (unlock, or write to read), so it never waits.
-    fn reconcile(&self, state: &State, start: u64, end: u64) -> Result<()> {
+    /// Makes the kernel hold exactly the views' combination on `[start, end)`. Only ever lowers
+    /// (unlock, or write to read), so it never waits; waits in flight there are marked disturbed.
+    fn reconcile(&self, state: &mut State, start: u64, end: u64) -> Result<()> {
         for (s, e, mode) in state.combined(start, end) {
             let op = match mode {
                 None => LockOp::Unlock,
                 Some(LockMode::Read) => LockOp::Read,
-                Some(LockMode::Write) => continue, // Already held in write by the invariant.
+                Some(LockMode::Write) => continue, // Held in write already (the kernel holds at least the combination).
             };
-            for (s, e) in state.outside_pending(s, e) {
-                self.set(op, s, e, false)
-                    .map_err(|error| self.error(error, LockRange::from_bounds(s, e), LockMode::Read))?;
-            }
+            state.disturb(s, e);
+            self.set(state.fd(), op, s, e, false)
+                .map_err(|error| self.error(state, error, LockRange::from_bounds(s, e), LockMode::Read))?;
         }
         Ok(())
     }
 
-    fn set(&self, op: LockOp, start: u64, end: u64, wait: bool) -> Result<(), SetError> {
+    fn set(&self, fd: BorrowedFd<'_>, op: LockOp, start: u64, end: u64, wait: bool) -> Result<(), SetError> {
         let (l_start, l_len) = LockRange::from_bounds(start, end).to_fcntl();
-        set_lock(self.fd(), self.kind, op, l_start, l_len, wait)
+        set_lock(fd, self.kind, op, l_start, l_len, wait)
     }
 
-    /// Releases every lock of this owner (on close; never waits).
-    pub(crate) fn unlock_everything(&self) {
-        let _ = self.set(LockOp::Unlock, 0, OPEN_END, false);
+    fn check_open(&self, state: &State, view: ViewId) -> Result<()> {
+        match state.position(view) {
+            Some(_) => Ok(()),
+            None => Err(self.closed()),
+        }
     }
 
-    fn error(&self, error: SetError, range: LockRange, mode: LockMode) -> Error {
+    fn closed(&self) -> Error {
+        Error::Closed { path: self.path.clone() }
+    }
+
+    fn error(&self, state: &State, error: SetError, range: LockRange, mode: LockMode) -> Error {
         let path = self.path.clone();
         match error {
             SetError::Conflict => Error::io(
@@ -393,10 +535,32 @@ impl Owner {
             SetError::Interrupted => Error::Interrupted { path, range, mode },
             SetError::Deadlock => Error::Deadlock { path, range, mode },
             SetError::NoLocks => Error::NoLocksAvailable { path },
-            SetError::Other(source) if source.raw_os_error() == Some(libc::EBADF) && mode == LockMode::Write => {
-                Error::NotWritable { path }
+            SetError::Other(source) if source.raw_os_error() == Some(libc::EBADF) => {
+                if state.file.as_ref().is_some_and(|file| fork::is_placeholder(file.as_raw_fd())) {
+                    Error::io("lock (the lock file could not be reopened in this forked child)", &self.path, source)
+                } else if mode == LockMode::Write && !self.writable {
+                    Error::NotWritable { path }
+                } else {
+                    Error::Io { operation: "lock", path, source }
+                }
             }
             SetError::Other(source) => Error::Io { operation: "lock", path, source },
+        }
+    }
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        fork::unregister_lock(self.state.raw());
+        // Only an owner that never had a view is still holding its descriptor here.
+        if let Some(file) = self.state.get_mut().file.take() {
+            if let Ok(file) = Arc::try_unwrap(file) {
+                let _ = set_lock(file.as_fd(), self.kind, LockOp::Unlock, 0, 0, false);
+                if self.kind == LockKind::Ofd {
+                    fork::untrack_ofd(file.as_raw_fd());
+                }
+                registry::retire_descriptor(self.id, file);
+            }
         }
     }
 }
@@ -408,34 +572,61 @@ fn op(mode: LockMode) -> LockOp {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere cannot leave the records half-updated in a way that matters more than
-    // losing every lock would: keep going.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl State {
+    fn position(&self, view: ViewId) -> Option<usize> {
+        self.views.iter().position(|v| v.id == view)
+    }
+
+    /// The record of an open view (callers check that it is open first).
     fn record_mut(&mut self, view: ViewId) -> &mut LockRecord {
-        match self.views.iter().position(|(id, _)| *id == view) {
-            Some(position) => &mut self.views[position].1,
-            None => {
-                // A view is only removed when its handle drops: cannot happen while it is used.
-                self.views.push((view, LockRecord::default()));
-                let last = self.views.len() - 1;
-                &mut self.views[last].1
-            }
+        let at = self.position(view).expect("the view was checked to be open under this lock");
+        &mut self.views[at].record
+    }
+
+    /// The descriptor of a live owner (one with an open view).
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.file().as_fd()
+    }
+
+    fn file(&self) -> &Arc<File> {
+        self.file.as_ref().expect("an owner with an open view is not retired")
+    }
+
+    /// Closes the parked descriptors once the owner holds nothing and waits for nothing: no
+    /// classic lock of this owner exists then, and none can be taken without this lock.
+    fn close_parked_if_idle(&mut self) {
+        if !self.parked.is_empty() && self.waits.is_empty() && self.views.iter().all(|view| view.record.span().is_none()) {
+            self.parked.clear();
         }
     }
 
-    fn pending_overlaps(&self, start: u64, end: u64) -> bool {
-        self.pending.iter().any(|&(_, s, e)| s < end && start < e)
+    fn waits_overlap(&self, start: u64, end: u64) -> bool {
+        self.waits.iter().any(|w| w.start < end && start < w.end)
     }
 
-    fn begin_pending(&mut self, start: u64, end: u64) -> u64 {
+    fn begin_wait(&mut self, view: ViewId, start: u64, end: u64) -> u64 {
         let token = self.next_token;
         self.next_token += 1;
-        self.pending.push((token, start, end));
+        self.waits.push(InFlight { token, view, start, end, thread: wake::current_thread(), disturbed: false });
         token
+    }
+
+    /// Removes a wait; `None` when a fork forgot it.
+    fn end_wait(&mut self, token: u64) -> Option<InFlight> {
+        let at = self.waits.iter().position(|w| w.token == token)?;
+        Some(self.waits.swap_remove(at))
+    }
+
+    fn disturb(&mut self, start: u64, end: u64) {
+        for wait in self.waits.iter_mut().filter(|w| w.start < end && start < w.end) {
+            wait.disturbed = true;
+        }
+    }
+
+    /// The threads in a kernel wait for `view`, if any.
+    fn threads_waiting(&self, view: ViewId) -> Option<Vec<libc::pid_t>> {
+        let threads: Vec<libc::pid_t> = self.waits.iter().filter(|w| w.view == view).map(|w| w.thread).collect();
+        (!threads.is_empty()).then_some(threads)
     }
 
     /// The kernel requests for taking `[start, end)` in `mode`. One request (atomic, converting
@@ -455,9 +646,24 @@ impl State {
 
     /// The strongest mode any view holds, run by run over `[start, end)` (coalesced).
     fn combined(&self, start: u64, end: u64) -> Vec<(u64, u64, Option<LockMode>)> {
+        if let [only] = self.views.as_slice() {
+            let mut runs: Vec<(u64, u64, Option<LockMode>)> = Vec::new();
+            let mut at = start;
+            for (s, e, mode) in only.record.overlapping(start, end) {
+                if at < s {
+                    runs.push((at, s, None));
+                }
+                runs.push((s, e, Some(mode)));
+                at = e;
+            }
+            if at < end {
+                runs.push((at, end, None));
+            }
+            return runs;
+        }
         let mut cuts = vec![start, end];
-        for (_, record) in &self.views {
-            for (s, e, _) in record.overlapping(start, end) {
+        for view in &self.views {
+            for (s, e, _) in view.record.overlapping(start, end) {
                 cuts.push(s);
                 cuts.push(e);
             }
@@ -467,30 +673,12 @@ impl State {
         let mut runs: Vec<(u64, u64, Option<LockMode>)> = Vec::new();
         for pair in cuts.windows(2) {
             let (s, e) = (pair[0], pair[1]);
-            let mode = self.views.iter().filter_map(|(_, record)| record.mode_at(s)).max();
+            let mode = self.views.iter().filter_map(|view| view.record.mode_at(s)).max();
             match runs.last_mut() {
                 Some(last) if last.1 == s && last.2 == mode => last.1 = e,
                 _ => runs.push((s, e, mode)),
             }
         }
         runs
-    }
-
-    /// `[start, end)` minus the ranges with a wait in flight.
-    fn outside_pending(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
-        let mut parts = vec![(start, end)];
-        for &(_, ps, pe) in &self.pending {
-            parts = parts
-                .into_iter()
-                .flat_map(|(s, e)| {
-                    if pe <= s || e <= ps {
-                        vec![(s, e)]
-                    } else {
-                        [(s, ps.max(s)), (pe.min(e), e)].into_iter().filter(|(a, b)| a < b).collect()
-                    }
-                })
-                .collect();
-        }
-        parts
     }
 }

@@ -37,20 +37,7 @@ impl LockRange {
     /// [`Error::InvalidRange`] when `count` is 0 or the last index `start + count - 1` is larger
     /// than [`MAX_INDEX`].
     pub fn new(start: u64, count: u64) -> Result<Self> {
-        if count == 0 {
-            return Err(Error::invalid_range(start, Some(count), "count must be at least 1"));
-        }
-        match start.checked_add(count - 1) {
-            // A range reaching the last index is "everything from start on": one representation,
-            // and the only one fcntl can express when count is 2^63.
-            Some(MAX_INDEX) => Ok(Self { start, end: OPEN_END }),
-            Some(last) if last <= MAX_INDEX => Ok(Self { start, end: last + 1 }),
-            _ => Err(Error::invalid_range(
-                start,
-                Some(count),
-                "the last index must not exceed 9223372036854775807 (the largest off_t)",
-            )),
-        }
+        Self::checked(i128::from(start), Some(i128::from(count)))
     }
 
     /// Every lock from `start` on (fcntl `l_len = 0`).
@@ -58,14 +45,36 @@ impl LockRange {
     /// # Errors
     /// [`Error::InvalidRange`] when `start` is larger than [`MAX_INDEX`].
     pub fn from_start(start: u64) -> Result<Self> {
-        if start > MAX_INDEX {
-            return Err(Error::invalid_range(
-                start,
-                None,
-                "start must not exceed 9223372036854775807 (the largest off_t)",
-            ));
+        Self::checked(i128::from(start), None)
+    }
+
+    /// `count` locks from `start` (`None`: every lock from `start` on), from integers as any
+    /// caller has them (another language's may be negative, or wider than 64 bits). This is where
+    /// every range of every language is validated, and where its error is worded.
+    ///
+    /// # Errors
+    /// [`Error::InvalidRange`] naming the values and what is wrong with them.
+    pub fn checked(start: i128, count: Option<i128>) -> Result<Self> {
+        const MAX: i128 = MAX_INDEX as i128;
+        let fail = |reason| Err(Error::invalid_range(start, count, reason));
+        if start < 0 {
+            return fail("start must not be negative");
         }
-        Ok(Self { start, end: OPEN_END })
+        if count.is_some_and(|count| count < 1) {
+            return fail("count must be at least 1");
+        }
+        if start > MAX {
+            return fail("start must not exceed 9223372036854775807 (the largest off_t)");
+        }
+        // Both within bounds now, so start < 2^63 and the sum cannot overflow an i128.
+        let Some(count) = count else { return Ok(Self::from_bounds(start as u64, OPEN_END)) };
+        match start.checked_add(count - 1) {
+            // A range reaching the last index is "everything from start on": one representation,
+            // and the only one fcntl can express when count is 2^63.
+            Some(MAX) => Ok(Self::from_bounds(start as u64, OPEN_END)),
+            Some(last) if last < MAX => Ok(Self::from_bounds(start as u64, last as u64 + 1)),
+            _ => fail("the last index must not exceed 9223372036854775807 (the largest off_t)"),
+        }
     }
 
     /// Every lock: `0..`.
@@ -174,11 +183,7 @@ impl IntoLockRange for u64 {
 impl IntoLockRange for Range<u64> {
     fn into_lock_range(self) -> Result<LockRange> {
         if self.end <= self.start {
-            return Err(Error::invalid_range(
-                self.start,
-                Some(self.end.saturating_sub(self.start)),
-                "the range is empty",
-            ));
+            return Err(Error::invalid_range(i128::from(self.start), Some(0), "the range is empty"));
         }
         LockRange::new(self.start, self.end - self.start)
     }
@@ -188,16 +193,9 @@ impl IntoLockRange for RangeInclusive<u64> {
     fn into_lock_range(self) -> Result<LockRange> {
         let (start, last) = self.into_inner();
         if last < start {
-            return Err(Error::invalid_range(start, Some(0), "the range is empty"));
+            return Err(Error::invalid_range(i128::from(start), Some(0), "the range is empty"));
         }
-        if last > MAX_INDEX {
-            return Err(Error::invalid_range(
-                start,
-                last.checked_sub(start).and_then(|d| d.checked_add(1)),
-                "the last index must not exceed 9223372036854775807 (the largest off_t)",
-            ));
-        }
-        LockRange::new(start, last - start + 1)
+        LockRange::checked(i128::from(start), Some(i128::from(last) - i128::from(start) + 1))
     }
 }
 

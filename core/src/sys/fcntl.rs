@@ -85,3 +85,46 @@ pub(crate) fn set_lock(
         Err(errno) => Err(SetError::Other(errno.into())),
     }
 }
+
+/// A lock the kernel reports in the way of a request (`F_GETLK`, `F_OFD_GETLK`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ReportedLock {
+    pub(crate) write: bool,
+    pub(crate) start: i64,
+    /// 0: to the end and beyond.
+    pub(crate) len: i64,
+    /// The holder as the caller's pid namespace numbers it: 0 for a process outside it, -1 for an
+    /// open-file-description lock.
+    pub(crate) pid: i32,
+}
+
+/// A lock of another owner that would conflict with `op` (read or write) on `[start, start + len)`
+/// (`len == 0`: to the end and beyond), if any: the first the kernel finds, not the lowest. The
+/// owner is the open file description of `fd` (`Ofd`) or this process (`Classic`); the kernel
+/// never reports that owner's own locks.
+///
+/// # Errors
+/// When the kernel refuses the request (`EBADF`, `EINVAL`, `EOVERFLOW`).
+pub(crate) fn get_lock(
+    fd: BorrowedFd<'_>,
+    kind: LockKind,
+    op: LockOp,
+    start: i64,
+    len: i64,
+) -> io::Result<Option<ReportedLock>> {
+    let mut request = flock(op, start, len);
+    let arg = match kind {
+        LockKind::Ofd => FcntlArg::F_OFD_GETLK(&mut request),
+        LockKind::Classic => FcntlArg::F_GETLK(&mut request),
+    };
+    fcntl(fd, arg)?;
+    Ok(match i32::from(request.l_type) {
+        libc::F_UNLCK => None,
+        kind => Some(ReportedLock {
+            write: kind == libc::F_WRLCK,
+            start: request.l_start,
+            len: request.l_len,
+            pid: request.l_pid,
+        }),
+    })
+}

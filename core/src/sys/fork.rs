@@ -1,18 +1,28 @@
-//! Making handles inherited across `fork()` fresh owners in the child.
+//! Keeping handles right across `fork()`.
 //!
-//! A forked child shares its parent's open file descriptions: an open-file-description lock released
-//! through the child's copy of the descriptor is released for the parent too, and the copy keeps the
-//! parent's locks alive after the parent dies. So, inside `fork()` itself, a child handler replaces
-//! each tracked OFD descriptor with a new open file description of the same file (opened through
-//! `/proc/self/fd/N`, then `dup2`ed onto the same number): the child then holds nothing, and the
-//! parent's locks stay the parent's. Classic locks are never inherited, so those descriptors need no
-//! change. Every fork also bumps a generation counter that handles compare to forget the records
-//! they copied from the parent.
+//! - **No lock inherited held.** Before `fork()`, the prepare handler takes every lock the crate
+//!   has (the registry of files, this module's table, and every owner's state lock, in that order,
+//!   the order the rest of the crate takes them in); both parent and child release them after. So
+//!   a child never inherits a lock that a thread which does not exist in it was holding.
+//! - **No shared open file description.** A forked child shares its parent's open file
+//!   descriptions: an open-file-description lock released through the child's copy of the
+//!   descriptor is released for the parent too, and the copy keeps the parent's locks alive after
+//!   the parent dies. So, inside `fork()` itself, the child handler replaces each tracked OFD
+//!   descriptor with a new open file description of the same file (opened through
+//!   `/proc/self/fd/N`, then `dup3`ed onto the same number): the child then holds nothing, and the
+//!   parent's locks stay the parent's. When the file cannot be reopened, the descriptor becomes an
+//!   `O_PATH` descriptor kept in reserve, on which every lock request fails (`EBADF`). Opening and
+//!   tracking happen under the table's lock, so a fork cannot fall between them.
+//! - **Records forgotten.** Every fork bumps a generation counter that owners compare to forget
+//!   the records and waits they copied from the parent (classic locks are never inherited).
 
 use std::cell::UnsafeCell;
+use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Once;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use super::futex::RawLock;
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -21,98 +31,156 @@ pub(crate) fn generation() -> u64 {
     GENERATION.load(Ordering::Acquire)
 }
 
-/// The OFD descriptors to replace in a child: (descriptor, open flags).
+/// What the fork handlers work through.
+struct Table {
+    /// OFD descriptors to replace in a child: (descriptor, open flags).
+    ofds: Vec<(RawFd, libc::c_int)>,
+    /// Every owner's state lock.
+    owner_locks: Vec<*const RawLock>,
+}
+
+struct Tracked {
+    lock: RawLock,
+    table: UnsafeCell<Table>,
+}
+
+// SAFETY: `table` is only touched while `lock` is held: by `with_table`, or by the fork handlers
+// between `prepare` (which takes it) and `parent`/`child` (which release it). The owner-lock
+// pointers are registered by live owners and removed before those owners are freed.
+unsafe impl Sync for Tracked {}
+
+static TRACKED: Tracked = Tracked {
+    lock: RawLock::new(),
+    table: UnsafeCell::new(Table { ofds: Vec::new(), owner_locks: Vec::new() }),
+};
+
+/// An `O_PATH` descriptor of `/`, put in place of an OFD descriptor that a child cannot reopen.
+static RESERVE: AtomicI32 = AtomicI32::new(-1);
+
+fn with_table<R>(f: impl FnOnce(&mut Table) -> R) -> R {
+    TRACKED.lock.lock();
+    // SAFETY: the lock gives this thread exclusive access until `unlock`.
+    let result = f(unsafe { &mut *TRACKED.table.get() });
+    TRACKED.lock.unlock();
+    result
+}
+
+/// Installs the fork handlers and opens the reserve descriptor, once per process.
 ///
-/// A spin lock instead of a `Mutex`: the prepare handler takes it before `fork()` and the child
-/// handler releases it, which a `Mutex` guard cannot express. It is held only to push or remove.
-struct OfdTable {
-    locked: AtomicBool,
-    fds: UnsafeCell<Vec<(RawFd, libc::c_int)>>,
-}
-
-// SAFETY: `fds` is only touched while `locked` is held (see `with`), or by the fork handlers, which
-// run in the forking thread with the lock taken by `prepare`.
-unsafe impl Sync for OfdTable {}
-
-static TABLE: OfdTable = OfdTable { locked: AtomicBool::new(false), fds: UnsafeCell::new(Vec::new()) };
-
-impl OfdTable {
-    fn lock(&self) {
-        while self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            std::hint::spin_loop();
+/// # Errors
+/// When either fails: handles opened then would not be safe across `fork()`.
+pub(crate) fn install() -> io::Result<()> {
+    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        // SAFETY: a NUL-terminated path; O_PATH descriptors hold no lock and allow none.
+        let reserve = unsafe { libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+        if reserve < 0 {
+            return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
         }
-    }
-
-    fn unlock(&self) {
-        self.locked.store(false, Ordering::Release);
-    }
-
-    fn with<R>(&self, f: impl FnOnce(&mut Vec<(RawFd, libc::c_int)>) -> R) -> R {
-        self.lock();
-        // SAFETY: the spin lock gives this thread exclusive access until `unlock`.
-        let result = f(unsafe { &mut *self.fds.get() });
-        self.unlock();
-        result
-    }
-}
-
-/// Installs the fork handlers once per process.
-pub(crate) fn install_handlers() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
+        RESERVE.store(reserve, Ordering::Release);
         // SAFETY: the three handlers are `extern "C"` functions with the signature pthread_atfork
-        // expects; `child` uses only async-signal-safe calls (open, dup2, close) and no allocation.
-        unsafe {
-            libc::pthread_atfork(Some(prepare), Some(parent), Some(child));
+        // expects; `child` uses only async-signal-safe calls (open, dup3, close) and no allocation.
+        match unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) } {
+            0 => Ok(()),
+            error => Err(error),
         }
     });
+    result.map_err(io::Error::from_raw_os_error)
 }
 
-/// Tracks an OFD descriptor so that a forked child gets its own open file description.
-pub(crate) fn track_ofd(fd: RawFd, flags: libc::c_int) {
-    install_handlers();
-    TABLE.with(|fds| fds.push((fd, flags)));
+/// Opens an OFD descriptor with `open` (which returns it with its number and open flags) and
+/// tracks it, with no fork possible in between.
+///
+/// # Errors
+/// What `open` returns.
+pub(crate) fn open_tracked<T, E>(open: impl FnOnce() -> Result<(T, RawFd, libc::c_int), E>) -> Result<T, E> {
+    with_table(|table| {
+        let (opened, fd, flags) = open()?;
+        table.ofds.push((fd, flags));
+        Ok(opened)
+    })
 }
 
-/// Stops tracking `fd` (before it is closed).
+/// Stops tracking `fd` (before it is closed or handed on).
 pub(crate) fn untrack_ofd(fd: RawFd) {
-    TABLE.with(|fds| fds.retain(|&(tracked, _)| tracked != fd));
+    with_table(|table| table.ofds.retain(|&(tracked, _)| tracked != fd));
+}
+
+/// Makes the prepare handler take `lock` (an owner's state lock) until [`unregister_lock`].
+pub(crate) fn register_lock(lock: &RawLock) {
+    with_table(|table| table.owner_locks.push(lock));
+}
+
+/// Undoes [`register_lock`]; must be called before the lock is freed.
+pub(crate) fn unregister_lock(lock: &RawLock) {
+    with_table(|table| table.owner_locks.retain(|&registered| !std::ptr::eq(registered, lock)));
+}
+
+/// Whether `fd` is the placeholder a forked child got for a lock file it could not reopen.
+pub(crate) fn is_placeholder(fd: RawFd) -> bool {
+    // SAFETY: F_GETFL only reads the descriptor's flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_PATH != 0
 }
 
 extern "C" fn prepare() {
-    TABLE.lock();
+    crate::registry::files_lock().lock();
+    TRACKED.lock.lock();
+    // SAFETY: the table lock is held (until `parent` or `child`); each pointer is a live owner's.
+    unsafe {
+        for &lock in &(*TRACKED.table.get()).owner_locks {
+            (*lock).lock();
+        }
+    }
+}
+
+/// Releases what `prepare` took, in reverse order.
+fn release_all() {
+    // SAFETY: `prepare` took the table lock and every owner lock in this thread.
+    unsafe {
+        for &lock in (*TRACKED.table.get()).owner_locks.iter().rev() {
+            (*lock).unlock();
+        }
+    }
+    TRACKED.lock.unlock();
+    crate::registry::files_lock().unlock();
 }
 
 extern "C" fn parent() {
-    TABLE.unlock();
+    release_all();
 }
 
 extern "C" fn child() {
-    // SAFETY: `prepare` took the lock in this (the only) thread, so the table is ours.
-    let fds = unsafe { &*TABLE.fds.get() };
-    for &(fd, flags) in fds {
+    // SAFETY: `prepare` took the table lock in this (the only) thread, so the table is ours.
+    let table = unsafe { &*TRACKED.table.get() };
+    for &(fd, flags) in &table.ofds {
         reopen_in_place(fd, flags);
     }
     GENERATION.fetch_add(1, Ordering::AcqRel);
-    TABLE.unlock();
+    release_all();
 }
 
-/// Replaces `fd` with a new open file description of the same file, keeping its number. When the
-/// file cannot be reopened, `fd` is pointed at `/dev/null`, so that the child can neither release nor
-/// keep alive its parent's locks; lock requests through it then fail.
+/// Replaces `fd` with a new open file description of the same file, keeping its number; failing
+/// that, with the reserve `O_PATH` descriptor (lock requests then fail), so that the child can
+/// neither release nor keep alive its parent's locks.
 fn reopen_in_place(fd: RawFd, flags: libc::c_int) {
     let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0\0";
     write_decimal(&mut path[14..], fd);
     // SAFETY: `path` is NUL-terminated (the buffer has room for any non-negative i32 plus a NUL);
-    // open, dup2 and close are async-signal-safe and touch no memory of ours.
+    // open, dup3 and close are async-signal-safe and touch no memory of ours.
     unsafe {
-        let mut fresh = libc::open(path.as_ptr().cast(), flags | libc::O_CLOEXEC);
-        if fresh < 0 {
-            fresh = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-        }
+        let fresh = libc::open(path.as_ptr().cast(), flags | libc::O_CLOEXEC);
         if fresh >= 0 {
-            libc::dup3(fresh, fd, libc::O_CLOEXEC);
+            let replaced = libc::dup3(fresh, fd, libc::O_CLOEXEC);
             libc::close(fresh);
+            if replaced >= 0 {
+                return;
+            }
+        }
+        if libc::dup3(RESERVE.load(Ordering::Acquire), fd, libc::O_CLOEXEC) < 0 {
+            // Nothing to put in its place: closing the child's copy at least cannot release or
+            // keep alive the parent's locks (the parent's descriptor keeps them).
+            libc::close(fd);
         }
     }
 }

@@ -86,6 +86,38 @@ fn handle(file: &mut Option<LocksFile>, line: &str) -> String {
             *file = None;
             "ok".into()
         }
+        // Another library taking over a signal: a handler that returns, with or without SA_RESTART,
+        // or the default disposition back.
+        ["replace-handler", signal, how] => {
+            let signal: libc::c_int = signal.parse().unwrap();
+            // SAFETY: a zeroed sigaction with a no-op extern "C" handler (or SIG_DFL) is valid.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = match *how {
+                    "default" => libc::SIG_DFL,
+                    _ => ignore as extern "C" fn(libc::c_int) as libc::sighandler_t,
+                };
+                action.sa_flags = if *how == "restart" { libc::SA_RESTART } else { 0 };
+                libc::sigemptyset(&mut action.sa_mask);
+                libc::sigaction(signal, &action, std::ptr::null_mut());
+            }
+            "ok".into()
+        }
+        // What `signal`'s disposition is: `default`, `ignore` or `handler`.
+        ["disposition", signal] => {
+            let signal: libc::c_int = signal.parse().unwrap();
+            // SAFETY: a null new action only reads the current one into a zeroed sigaction.
+            let current = unsafe {
+                let mut current: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut current);
+                current.sa_sigaction
+            };
+            match current {
+                libc::SIG_DFL => "default".into(),
+                libc::SIG_IGN => "ignore".into(),
+                _ => "handler".into(),
+            }
+        }
         ["fork-sleep", ms] => {
             // The reply waits until fork() has returned in the child (its fork handlers are done).
             let mut ready = [0 as libc::c_int; 2];
@@ -109,11 +141,100 @@ fn handle(file: &mut Option<LocksFile>, line: &str) -> String {
             }
             pid.to_string()
         }
+        // Forks children (sleeping until killed) while another thread opens handles of `path` in a
+        // loop, each taking a write lock on its own index; replies with the children's pids.
+        ["fork-during-opens", path, forks] => {
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let forks: usize = forks.parse().unwrap();
+            let mut children = Vec::new();
+            std::thread::scope(|scope| {
+                let opener = scope.spawn(|| {
+                    let mut handles = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let handle = LocksFile::open(path).unwrap();
+                        handle.acquire(handles.len() as u64, LockMode::Write).unwrap();
+                        handles.push(handle);
+                    }
+                    std::mem::forget(handles); // Held until this process dies.
+                });
+                // Each child says when fork() has returned in it (its fork handlers are done: until
+                // then it shares every open file description of its parent, as any fork child does).
+                let mut ready = [0 as libc::c_int; 2];
+                // SAFETY: `ready` has room for the two descriptors pipe(2) writes.
+                assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
+                for _ in 0..forks {
+                    // SAFETY: the child only writes to the pipe and sleeps until it is killed.
+                    let pid = unsafe { libc::fork() };
+                    if pid == 0 {
+                        // SAFETY: writes one byte from a valid buffer to our pipe; pause(2) has
+                        // no preconditions.
+                        unsafe { libc::write(ready[1], b"r".as_ptr().cast(), 1) };
+                        loop {
+                            // SAFETY: as above.
+                            unsafe { libc::pause() };
+                        }
+                    }
+                    children.push(pid.to_string());
+                }
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                opener.join().unwrap();
+                let mut byte = 0u8;
+                for _ in 0..forks {
+                    // SAFETY: reads one byte into a valid buffer.
+                    unsafe { libc::read(ready[0], (&mut byte as *mut u8).cast(), 1) };
+                }
+                // SAFETY: closes the pipe's two ends.
+                unsafe {
+                    libc::close(ready[0]);
+                    libc::close(ready[1]);
+                }
+            });
+            children.join(" ")
+        }
         _ => match file {
             Some(file) => handle_lock(file, &words),
             None => "err not open".into(),
         },
     }
+}
+
+/// Forks with the descriptor limit at the descriptors in use, so the child cannot open anything;
+/// the child tries `mode` on `range` through the inherited handle. Replies `child N`: 0 when the
+/// request failed with the "could not be reopened" error, 1 when it was granted, 2 when refused,
+/// 3 on another error.
+fn fork_without_descriptors(file: &LocksFile, mode: LockMode, range: LockRange) -> String {
+    // SAFETY: getrlimit/setrlimit with valid pointers; the lowest free descriptor is found by
+    // opening /dev/null and closed again.
+    let (limit, lowest_free) = unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        let lowest_free = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        libc::close(lowest_free);
+        (limit, lowest_free)
+    };
+    let lowered = libc::rlimit { rlim_cur: lowest_free as libc::rlim_t, rlim_max: limit.rlim_max };
+    // SAFETY: as above.
+    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) };
+    // SAFETY: the child uses the handle and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = match file.try_acquire(range, mode) {
+            Err(error) if error.to_string().contains("could not be reopened") => 0,
+            Ok(true) => 1,
+            Ok(false) => 2,
+            Err(_) => 3,
+        };
+        let _ = file.release_all();
+        // SAFETY: ends the child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: restores the limit and waits for our own child.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::waitpid(pid, &mut status, 0);
+    }
+    format!("child {}", libc::WEXITSTATUS(status))
 }
 
 fn handle_lock(file: &LocksFile, words: &[&str]) -> String {
@@ -140,6 +261,10 @@ fn handle_lock(file: &LocksFile, words: &[&str]) -> String {
         ["release", range] => file.release(parse_range(range)),
         ["release-all"] => file.release_all(),
         ["held"] => return format_held(&file.held()),
+        ["fork-without-descriptors", mode, range] => {
+            let mode = if *mode == "write" { LockMode::Write } else { LockMode::Read };
+            return fork_without_descriptors(file, mode, parse_range(range));
+        }
         _ => return format!("err unknown command {words:?}"),
     };
     match outcome {
@@ -179,9 +304,15 @@ pub struct Worker {
 impl Worker {
     /// Starts a worker that opens `path` in `scope`.
     pub fn start(path: &Path, scope: Scope) -> Self {
+        Self::start_with_env(path, scope, &[])
+    }
+
+    /// Starts a worker with extra environment variables.
+    pub fn start_with_env(path: &Path, scope: Scope, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "worker_entry", "--nocapture", "--test-threads=1"])
             .env(WORKER_ENV, "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -250,6 +381,11 @@ impl Worker {
         }
     }
 
+    /// How the worker ended, once it has (`None` while it runs).
+    pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     /// Kills the worker with SIGKILL.
     pub fn kill(&mut self) {
         self.child.kill().unwrap();
@@ -271,4 +407,51 @@ impl Drop for Worker {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Polls `condition` (every millisecond) until it holds; panics naming `what` after
+/// [`REPLY_TIMEOUT`] (a hang guard, not a timing assertion).
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !condition() {
+        assert!(started.elapsed() < REPLY_TIMEOUT, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The kernel's locks and waiting requests on the file at `path` (`/proc/locks`).
+pub fn kernel_locks(path: &Path) -> Vec<locksfile::proc_locks::KernelLock> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path).unwrap();
+    locksfile::proc_locks::system_locks().unwrap().into_iter().filter(|lock| lock.is_on(metadata.dev(), metadata.ino())).collect()
+}
+
+/// How many requests are waiting in the kernel for locks on the file at `path`.
+pub fn waiting_requests(path: &Path) -> usize {
+    kernel_locks(path).iter().filter(|lock| lock.waiting).count()
+}
+
+/// This thread's id.
+pub fn current_tid() -> libc::pid_t {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// Whether thread `tid` of this process is asleep in a futex wait (parked in-process).
+pub fn in_futex_wait(tid: libc::pid_t) -> bool {
+    let call = std::fs::read_to_string(format!("/proc/self/task/{tid}/syscall")).unwrap_or_default();
+    call.split_whitespace().next().and_then(|nr| nr.parse::<i64>().ok()) == Some(libc::SYS_futex)
+}
+
+/// The `lock:` lines of `/proc/self/fdinfo/FD`: what one open file description holds.
+pub fn fdinfo_locks(fd: i32) -> Vec<(LockRange, LockMode)> {
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+    let mut locks: Vec<(LockRange, LockMode)> = text
+        .lines()
+        .filter(|line| line.starts_with("lock:"))
+        .filter_map(locksfile::proc_locks::KernelLock::parse)
+        .map(|lock| (lock.range, lock.mode))
+        .collect();
+    locks.sort_by_key(|(range, _)| range.start());
+    locks
 }

@@ -1,0 +1,226 @@
+//! The real-time signal that ends one thread's kernel wait early: at a deadline (a per-thread timer,
+//! see `deadline`) or when another thread closes the handle the wait belongs to (a kick).
+//!
+//! The handler does nothing and is installed without `SA_RESTART`, so the interrupted `fcntl`
+//! returns `EINTR`. It is installed with `SA_SIGINFO` and recognises our own signals by their value
+//! (`MARK`); any other sender's signal goes on to the disposition that was there before ours. The
+//! signal is one that nothing in the process handled when we chose it; since another library may
+//! take it over later, [`usable`] checks before every wait that the disposition is still ours, and
+//! the caller polls instead when it is not.
+
+use std::ffi::c_void;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::OnceLock;
+
+/// The first candidate, counted down from `SIGRTMAX`: SIGRTMAX - 2 belongs to the JDK (it
+/// interrupts blocking I/O with it), and glibc and other runtimes take signals near SIGRTMIN.
+const FIRST_CANDIDATE_BELOW_MAX: libc::c_int = 6;
+/// How many signals below that are tried, down to the first one nothing else handles.
+const CANDIDATES: libc::c_int = 16;
+
+/// The environment variable naming the signal: a number from SIGRTMIN to SIGRTMAX, or `none` to
+/// poll instead. Anything else is ignored (the automatic choice applies).
+pub(crate) const SIGNAL_VARIABLE: &str = "LOCKSFILE_TIMER_SIGNAL";
+
+/// The value our timers and kicks carry, so the handler tells them from anyone else's signal.
+static MARK: u8 = 0;
+
+fn mark() -> usize {
+    ptr::addr_of!(MARK) as usize
+}
+
+/// The chosen signal and the disposition it had before ours.
+struct Chosen {
+    signal: libc::c_int,
+    previous: libc::sigaction,
+}
+
+// SAFETY: `previous` is plain data (a copy of a sigaction), never mutated after initialisation.
+unsafe impl Send for Chosen {}
+// SAFETY: as above.
+unsafe impl Sync for Chosen {}
+
+static CHOSEN: OnceLock<Option<Chosen>> = OnceLock::new();
+
+/// The signal number chosen for this process, once (`None`: there is none; waits poll).
+fn chosen() -> Option<&'static Chosen> {
+    CHOSEN.get_or_init(choose).as_ref()
+}
+
+fn choose() -> Option<Chosen> {
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+    let named = std::env::var(SIGNAL_VARIABLE).ok();
+    let candidates: Vec<libc::c_int> = match named.as_deref().map(str::trim) {
+        Some("none") => return None,
+        Some(text) => match text.parse::<libc::c_int>() {
+            Ok(signal) if (min..=max).contains(&signal) => vec![signal],
+            _ => automatic_candidates(min, max),
+        },
+        None => automatic_candidates(min, max),
+    };
+    candidates.into_iter().find_map(install)
+}
+
+fn automatic_candidates(min: libc::c_int, max: libc::c_int) -> Vec<libc::c_int> {
+    let first = max - FIRST_CANDIDATE_BELOW_MAX;
+    (0..CANDIDATES).map(|n| first - n).filter(|&signal| signal > min).collect()
+}
+
+/// Installs our handler on `signal` if nothing handles it yet.
+fn install(signal: libc::c_int) -> Option<Chosen> {
+    // SAFETY: `previous` and `action` are fully initialised sigaction structures; `handler` has
+    // the three-argument signature SA_SIGINFO calls, and is async-signal-safe.
+    unsafe {
+        let mut previous: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, ptr::null(), &mut previous) != 0 || previous.sa_sigaction != libc::SIG_DFL {
+            return None; // Somebody else's: leave it alone.
+        }
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) as libc::sighandler_t;
+        action.sa_flags = libc::SA_SIGINFO; // No SA_RESTART: the wait must end with EINTR.
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(signal, &action, ptr::null_mut()) != 0 {
+            return None;
+        }
+        Some(Chosen { signal, previous })
+    }
+}
+
+/// The fields of a `siginfo_t` that a queued signal (`SI_QUEUE`) and a timer signal (`SI_TIMER`)
+/// share: Linux puts the value at the same offset in both layouts.
+#[repr(C)]
+struct QueuedInfo {
+    signo: libc::c_int,
+    errno: libc::c_int,
+    code: libc::c_int,
+    _pad: libc::c_int,
+    pid_or_timer: libc::c_int,
+    uid_or_overrun: libc::c_int,
+    value: usize,
+    _rest: [u8; 128 - 32],
+}
+
+const _: () = assert!(std::mem::size_of::<QueuedInfo>() == std::mem::size_of::<libc::siginfo_t>());
+
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler; `QueuedInfo` has its
+    // size and the layout of the fields read here.
+    let ours = unsafe {
+        let info = &*(info as *const QueuedInfo);
+        (info.code == libc::SI_QUEUE || info.code == libc::SI_TIMER) && info.value == mark()
+    };
+    if !ours {
+        forward(signal, info, context);
+    }
+}
+
+/// Hands a signal that is not ours to the disposition that was there before ours.
+fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
+    let Some(chosen) = CHOSEN.get().and_then(Option::as_ref) else { return };
+    let previous = chosen.previous.sa_sigaction;
+    // SAFETY: only async-signal-safe calls (sigaction, raise) and the previous handler, called with
+    // the arguments its flags say it takes.
+    unsafe {
+        if previous == libc::SIG_IGN {
+        } else if previous == libc::SIG_DFL {
+            // The default action of a real-time signal ends the process: restore it, and let the
+            // signal (pending while this handler runs) take it when the handler returns.
+            libc::sigaction(signal, &chosen.previous, ptr::null_mut());
+            libc::raise(signal);
+        } else if chosen.previous.sa_flags & libc::SA_SIGINFO != 0 {
+            let previous: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) = std::mem::transmute(previous);
+            previous(signal, info, context);
+        } else {
+            let previous: extern "C" fn(libc::c_int) = std::mem::transmute(previous);
+            previous(signal);
+        }
+    }
+}
+
+/// The signal, if it can end this thread's wait right now: ours is still the disposition (another
+/// library may have replaced it since), and this thread does not block it.
+pub(crate) fn usable() -> Option<libc::c_int> {
+    let chosen = chosen()?;
+    (is_ours(chosen.signal) && deliverable(chosen.signal)).then_some(chosen.signal)
+}
+
+fn is_ours(signal: libc::c_int) -> bool {
+    let mut current = MaybeUninit::<libc::sigaction>::uninit();
+    // SAFETY: a null `act` only reads the disposition into `current`, fully initialised on success.
+    unsafe {
+        if libc::sigaction(signal, ptr::null(), current.as_mut_ptr()) != 0 {
+            return false;
+        }
+        let current = current.assume_init();
+        current.sa_sigaction
+            == handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) as libc::sighandler_t
+            && current.sa_flags & libc::SA_SIGINFO != 0
+            && current.sa_flags & libc::SA_RESTART == 0
+    }
+}
+
+/// Whether this thread can receive `signal` (some threads block every signal).
+fn deliverable(signal: libc::c_int) -> bool {
+    let mut mask = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: a null `set` only reads the current mask into `mask`, which it fully initialises
+    // on success; `sigismember` only reads it.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, ptr::null(), mask.as_mut_ptr()) == 0
+            && libc::sigismember(mask.as_ptr(), signal) == 0
+    }
+}
+
+/// The `sigevent` value of a timer whose expiry our handler recognises.
+pub(crate) fn timer_value() -> libc::sigval {
+    libc::sigval { sival_ptr: mark() as *mut c_void }
+}
+
+/// The signal, if one was installed (kicks need no more: a thread that could not receive it polls).
+pub(crate) fn installed() -> Option<libc::c_int> {
+    CHOSEN.get().and_then(Option::as_ref).map(|chosen| chosen.signal)
+}
+
+/// This thread's id (for [`kick`] and timers).
+pub(crate) fn current_thread() -> libc::pid_t {
+    thread_local! {
+        static TID: libc::pid_t = {
+            // SAFETY: gettid has no preconditions.
+            unsafe { libc::gettid() }
+        };
+    }
+    TID.with(|tid| *tid)
+}
+
+/// Interrupts thread `tid` of this process if it is inside a kernel wait (it then returns
+/// `EINTR`); a thread elsewhere just runs the empty handler.
+pub(crate) fn kick(signal: libc::c_int, tid: libc::pid_t) {
+    // SAFETY: getpid and getuid have no preconditions; `info` is a fully initialised siginfo of
+    // the size the kernel copies, sent to a thread of this very process.
+    unsafe {
+        let info = QueuedInfo {
+            signo: signal,
+            errno: 0,
+            code: libc::SI_QUEUE,
+            _pad: 0,
+            pid_or_timer: libc::getpid(),
+            uid_or_overrun: libc::getuid() as libc::c_int,
+            value: mark(),
+            _rest: [0; 128 - 32],
+        };
+        libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), tid, signal, &info as *const QueuedInfo);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_automatic_candidates_are_real_time_signals_clear_of_the_jdks() {
+        let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
+        let candidates = automatic_candidates(min, max);
+        assert!(!candidates.is_empty());
+        assert!(candidates.iter().all(|&s| s > min && s <= max - FIRST_CANDIDATE_BELOW_MAX), "{candidates:?}");
+    }
+}
