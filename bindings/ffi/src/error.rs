@@ -6,7 +6,9 @@ use locksfile::Error;
 #[derive(Debug, thiserror::Error)]
 pub enum LocksFileError {
     #[error("{detail}")]
-    InvalidRange { start: u64, count: Option<u64>, detail: String },
+    InvalidRange { detail: String },
+    #[error("{detail}")]
+    InvalidTimeout { detail: String },
     #[error("{detail}")]
     NotWritable { path: String, detail: String },
     #[error("{detail}")]
@@ -43,7 +45,7 @@ impl From<Error> for LocksFileError {
         let detail = error.to_string();
         let text = |path: &std::path::Path| path.display().to_string();
         match error {
-            Error::InvalidRange { start, count, .. } => Self::InvalidRange { start, count, detail },
+            Error::InvalidRange { .. } => Self::InvalidRange { detail },
             Error::NotWritable { path } => Self::NotWritable { path: text(&path), detail },
             Error::Deadlock { path, .. } => Self::Deadlock { path: text(&path), detail },
             Error::Interrupted { path, .. } => Self::Interrupted { path: text(&path), detail },
@@ -51,6 +53,7 @@ impl From<Error> for LocksFileError {
             Error::NotFound { path } => Self::NotFound { path: text(&path), detail },
             Error::MissingDirectory { path } => Self::MissingDirectory { path: text(&path), detail },
             Error::IsDirectory { path } => Self::IsDirectory { path: text(&path), detail },
+            Error::Closed { path } => Self::Closed { path: text(&path), detail },
             Error::Io { operation, path, source } => {
                 Self::Io { operation: operation.to_owned(), path: text(&path), os_error: source.raw_os_error(), detail }
             }

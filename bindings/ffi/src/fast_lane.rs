@@ -1,22 +1,25 @@
 //! A direct C call path for the hot operations, for the language layers whose generated call path
-//! is slow (Python's ctypes wrapper, Kotlin's JNA structures): plain functions taking integers and
-//! returning an integer status. The semantics are the core's, reached through the same object as
-//! the generated path. A failure stores its error for this thread; the caller then calls the
-//! generated `raise_fast_lane_error`, which throws it exactly as the generated path would have,
-//! without performing the operation again.
+//! is slow (Python's ctypes wrapper, Kotlin's JNA structures, Swift's buffers for optionals): plain
+//! functions taking integers and returning an integer status. The semantics are the core's,
+//! reached through the same handle as the generated path. A failure stores its error for this
+//! thread; the caller then calls the generated `raise_fast_lane_error`, which throws it exactly as
+//! the generated path would have, without performing the operation again.
 //!
-//! Arguments: `token` from `fast_lane_token()`; `count` 0 means open-ended (every lock from `start`
-//! on: a count of 0 is otherwise invalid, and the layers reject it first).
+//! Arguments: `token` from `fast_lane_token()` (a stale or made-up token is `Closed`, see
+//! `tokens`); `start` and `count` as the caller's integers, validated here like every range:
+//! `flags` says whether `start` is a signed 64-bit integer ([`LOCKSFILE_START_SIGNED`]) and whether
+//! the range is open-ended ([`LOCKSFILE_TO_END`], `count` ignored). Timeouts are seconds as a
+//! double, validated here too. The constants are copied in `_fastlane.py`, `FastLane.kt` and
+//! `FastLane.h`; `tests/fast_lane_copies.rs` checks that the copies agree.
 
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
 
-use locksfile::LockMode;
+use locksfile::{LockMode, LockRange};
 
 use crate::error::LocksFileError;
-use crate::handle::LocksFile;
-use crate::types::lock_range;
+use crate::tokens;
+use crate::types::timeout;
 
 /// Acquired (or released).
 pub const LOCKSFILE_DONE: i32 = 1;
@@ -28,14 +31,17 @@ pub const LOCKSFILE_FAILED: i32 = -1;
 /// signal handlers and retries or gives up.
 pub const LOCKSFILE_INTERRUPTED: i32 = -2;
 
+/// `flags`: take the locks exclusive (else shared).
+pub const LOCKSFILE_WRITE: u32 = 1;
+/// `flags` of [`locksfile_fast_acquire`]: wait as long as it takes (else only try).
+pub const LOCKSFILE_BLOCK: u32 = 2;
+/// `flags`: every lock from `start` on (`count` is ignored).
+pub const LOCKSFILE_TO_END: u32 = 4;
+/// `flags`: `start` is a signed 64-bit integer (a negative one is an invalid range, named as such).
+pub const LOCKSFILE_START_SIGNED: u32 = 8;
+
 thread_local! {
     static LAST_ERROR: RefCell<Option<LocksFileError>> = const { RefCell::new(None) };
-}
-
-/// The token naming `file` on this path: its address (objects live behind an `Arc` that the
-/// foreign object keeps alive).
-pub(crate) fn token(file: &LocksFile) -> u64 {
-    file as *const LocksFile as u64
 }
 
 /// This thread's last stored error.
@@ -49,83 +55,66 @@ fn store(error: LocksFileError) -> i32 {
     status
 }
 
-/// Runs `call` on the object `token` names, turning errors and panics into a status.
-///
-/// # Safety
-/// `token` must come from `fast_lane_token()` of an object that is alive for the whole call.
-unsafe fn with_file(token: u64, call: impl FnOnce(&LocksFile) -> Result<i32, LocksFileError>) -> i32 {
-    if token == 0 {
-        return store(LocksFileError::closed("(no file)"));
-    }
-    // SAFETY: the caller guarantees the token is the address of a live `LocksFile`.
-    let file = unsafe { &*(token as *const LocksFile) };
-    match catch_unwind(AssertUnwindSafe(|| call(file))) {
+/// Runs `call` on the handle `token` names, turning errors and panics into a status.
+fn with_file(token: u64, call: impl FnOnce(&locksfile::LocksFile) -> Result<i32, LocksFileError>) -> i32 {
+    let Some(file) = tokens::lookup(token) else {
+        return store(LocksFileError::closed("(a handle that is gone, or never was)"));
+    };
+    match catch_unwind(AssertUnwindSafe(|| call(&file))) {
         Ok(Ok(status)) => status,
         Ok(Err(error)) => store(error),
-        Err(_) => store(LocksFileError::internal(file.path_str(), "a panic was caught at the FFI boundary")),
+        Err(_) => store(LocksFileError::internal(&file.path().display().to_string(), "a panic was caught at the FFI boundary")),
     }
 }
 
-fn range(start: u64, count: u64) -> Result<locksfile::LockRange, LocksFileError> {
-    lock_range(start, (count != 0).then_some(count))
+/// The range `start`, `count` and `flags` describe, validated by the core.
+fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, LocksFileError> {
+    let start = if flags & LOCKSFILE_START_SIGNED != 0 { i128::from(start as i64) } else { i128::from(start) };
+    let count = (flags & LOCKSFILE_TO_END == 0).then_some(i128::from(count));
+    Ok(LockRange::checked(start, count)?)
 }
 
-/// `flags` of [`locksfile_fast_acquire`]: take the locks exclusive (else shared).
-pub const LOCKSFILE_WRITE: u32 = 1;
-/// `flags` of [`locksfile_fast_acquire`]: wait as long as it takes (else only try).
-pub const LOCKSFILE_BLOCK: u32 = 2;
+fn acquired(acquired: bool) -> i32 {
+    if acquired {
+        LOCKSFILE_DONE
+    } else {
+        LOCKSFILE_NOT_ACQUIRED
+    }
+}
 
-/// Takes `[start, start + count)` (`count == 0`: from `start` on); `flags` is
-/// [`LOCKSFILE_WRITE`] and/or [`LOCKSFILE_BLOCK`]. (Few arguments: each costs the caller's FFI
-/// layer a conversion.)
-///
-/// # Safety
-/// `token` must come from `fast_lane_token()` of a `LocksFile` that stays alive during the call.
+/// Takes the range; `flags` as the module docs say, plus [`LOCKSFILE_WRITE`] and
+/// [`LOCKSFILE_BLOCK`]. Returns `LOCKSFILE_DONE`, `LOCKSFILE_NOT_ACQUIRED` (a try met a
+/// conflict), `LOCKSFILE_INTERRUPTED` or `LOCKSFILE_FAILED`.
 #[no_mangle]
-pub unsafe extern "C" fn locksfile_fast_acquire(token: u64, start: u64, count: u64, flags: u32) -> i32 {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        with_file(token, |file| {
-            let (core, range) = (file.core()?, range(start, count)?);
-            let mode = LockMode::from_write(flags & LOCKSFILE_WRITE != 0);
-            let acquired = if flags & LOCKSFILE_BLOCK != 0 {
-                core.acquire(range, mode).map(|()| true)?
-            } else {
-                core.try_acquire(range, mode)?
-            };
-            Ok(if acquired { LOCKSFILE_DONE } else { LOCKSFILE_NOT_ACQUIRED })
-        })
-    }
+pub extern "C" fn locksfile_fast_acquire(token: u64, start: u64, count: u64, flags: u32) -> i32 {
+    with_file(token, |file| {
+        let (range, mode) = (range(start, count, flags)?, LockMode::from_write(flags & LOCKSFILE_WRITE != 0));
+        Ok(acquired(if flags & LOCKSFILE_BLOCK != 0 {
+            file.acquire(range, mode).map(|()| true)?
+        } else {
+            file.try_acquire(range, mode)?
+        }))
+    })
 }
 
-/// Takes `[start, start + count)` (`count == 0`: from `start` on), shared or exclusive (`write`
-/// non-zero), waiting at most `timeout_ns` nanoseconds.
-///
-/// # Safety
-/// As [`locksfile_fast_acquire`].
+/// Takes the range, waiting at most `timeout_seconds` (infinite: no limit; negative or NaN: an
+/// `InvalidTimeout` error). `LOCKSFILE_NOT_ACQUIRED` at the deadline.
 #[no_mangle]
-pub unsafe extern "C" fn locksfile_fast_acquire_timeout(token: u64, start: u64, count: u64, write: u32, timeout_ns: u64) -> i32 {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        with_file(token, |file| {
-            let (core, range) = (file.core()?, range(start, count)?);
-            let acquired = core.acquire_timeout(range, LockMode::from_write(write != 0), Duration::from_nanos(timeout_ns))?;
-            Ok(if acquired { LOCKSFILE_DONE } else { LOCKSFILE_NOT_ACQUIRED })
-        })
-    }
+pub extern "C" fn locksfile_fast_acquire_timeout(token: u64, start: u64, count: u64, flags: u32, timeout_seconds: f64) -> i32 {
+    with_file(token, |file| {
+        let (range, mode) = (range(start, count, flags)?, LockMode::from_write(flags & LOCKSFILE_WRITE != 0));
+        Ok(acquired(match timeout(timeout_seconds)? {
+            Some(limit) => file.acquire_timeout(range, mode, limit)?,
+            None => file.acquire(range, mode).map(|()| true)?,
+        }))
+    })
 }
 
-/// Releases `[start, start + count)` (`count == 0`: from `start` on).
-///
-/// # Safety
-/// As [`locksfile_fast_acquire`].
+/// Releases the range (`flags`: [`LOCKSFILE_TO_END`], [`LOCKSFILE_START_SIGNED`]).
 #[no_mangle]
-pub unsafe extern "C" fn locksfile_fast_release(token: u64, start: u64, count: u64) -> i32 {
-    // SAFETY: forwarded from the caller.
-    unsafe {
-        with_file(token, |file| {
-            file.core()?.release(range(start, count)?)?;
-            Ok(LOCKSFILE_DONE)
-        })
-    }
+pub extern "C" fn locksfile_fast_release(token: u64, start: u64, count: u64, flags: u32) -> i32 {
+    with_file(token, |file| {
+        file.release(range(start, count, flags)?)?;
+        Ok(LOCKSFILE_DONE)
+    })
 }

@@ -5,16 +5,18 @@
 mod error;
 mod fast_lane;
 mod handle;
+mod tokens;
 mod types;
 
 pub use error::LocksFileError;
 pub use fast_lane::{
     locksfile_fast_acquire, locksfile_fast_acquire_timeout, locksfile_fast_release, LOCKSFILE_BLOCK, LOCKSFILE_DONE,
-    LOCKSFILE_FAILED, LOCKSFILE_INTERRUPTED, LOCKSFILE_NOT_ACQUIRED, LOCKSFILE_WRITE,
+    LOCKSFILE_FAILED, LOCKSFILE_INTERRUPTED, LOCKSFILE_NOT_ACQUIRED, LOCKSFILE_START_SIGNED, LOCKSFILE_TO_END,
+    LOCKSFILE_WRITE,
 };
 pub use handle::LocksFile;
 pub use locksfile::{LockClass, LockMode, Scope};
-pub use types::{HeldRange, Holder, OpenOptions};
+pub use types::{check_range, HeldRange, Holder, LockSpan, OpenOptions};
 
 /// The largest lock index.
 #[must_use]

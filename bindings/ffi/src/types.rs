@@ -1,5 +1,7 @@
 //! The UDL's dictionaries, and conversions from the core's types.
 
+use std::time::Duration;
+
 use locksfile::{LockClass, LockMode, LockRange, Scope};
 
 use crate::error::LocksFileError;
@@ -30,13 +32,46 @@ pub struct Holder {
     pub pid: Option<u32>,
 }
 
+/// A validated range as the generated path passes it: `count` `None` for every lock from `start` on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockSpan {
+    pub start: u64,
+    pub count: Option<u64>,
+}
+
 /// `(start, count)` as the FFI passes it (`None`: open-ended), validated by the core.
 pub(crate) fn lock_range(start: u64, count: Option<u64>) -> Result<LockRange, LocksFileError> {
-    let range = match count {
-        Some(count) => LockRange::new(start, count),
-        None => LockRange::from_start(start),
-    };
-    range.map_err(LocksFileError::from)
+    Ok(LockRange::checked(i128::from(start), count.map(i128::from))?)
+}
+
+/// The range of `start` and `count` written in decimal (a language's integers may be wider than
+/// 64 bits), validated by the core: the one place every language's range errors are worded.
+///
+/// # Errors
+/// `InvalidRange`.
+pub fn check_range(start: String, count: Option<String>) -> Result<LockSpan, LocksFileError> {
+    let range = LockRange::checked(decimal(&start), count.as_deref().map(decimal))?;
+    Ok(LockSpan { start: range.start(), count: range.count() })
+}
+
+/// A decimal integer, saturated to the widest the core's messages name (far past any index).
+fn decimal(text: &str) -> i128 {
+    let text = text.trim();
+    text.parse().unwrap_or(if text.starts_with('-') { i128::MIN } else { i128::MAX })
+}
+
+/// A timeout in seconds as the direct path passes it: `None` for no limit (infinite, or past
+/// what a `Duration` holds).
+///
+/// # Errors
+/// `InvalidTimeout` for a negative or NaN value.
+pub(crate) fn timeout(seconds: f64) -> Result<Option<Duration>, LocksFileError> {
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(LocksFileError::InvalidTimeout {
+            detail: format!("invalid timeout {seconds}: a timeout is a number of seconds, at least 0"),
+        });
+    }
+    Ok(Duration::try_from_secs_f64(seconds).ok())
 }
 
 impl From<(LockRange, LockMode)> for HeldRange {
