@@ -16,7 +16,7 @@ pub use fast_lane::{
 };
 pub use handle::LocksFile;
 pub use locksfile::{LockClass, LockMode, Scope};
-pub use types::{check_range, HeldRange, Holder, LockSpan, OpenOptions};
+pub use types::{check_range, check_timeout, HeldRange, Holder, LockSpan, OpenOptions};
 
 /// The largest lock index.
 #[must_use]

@@ -60,6 +60,14 @@ fn decimal(text: &str) -> i128 {
     text.parse().unwrap_or(if text.starts_with('-') { i128::MIN } else { i128::MAX })
 }
 
+/// Validates a timeout in seconds (see [`timeout`]).
+///
+/// # Errors
+/// `InvalidTimeout` for a negative or NaN value.
+pub fn check_timeout(seconds: f64) -> Result<(), LocksFileError> {
+    timeout(seconds).map(drop)
+}
+
 /// A timeout in seconds as the direct path passes it: `None` for no limit (infinite, or past
 /// what a `Duration` holds).
 ///
