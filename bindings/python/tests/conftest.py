@@ -18,6 +18,33 @@ REPLY_TIMEOUT = 20.0  # a hang guard, not a timing assertion
 STILL_BLOCKED = 0.3
 
 
+def waiting_requests(path: Path) -> int:
+    """How many requests wait in the kernel for a lock on the file at ``path`` (``/proc/locks``)."""
+    inode = f":{os.stat(path).st_ino} "
+    with open("/proc/locks") as locks:
+        return sum(1 for line in locks if "->" in line and inode in line)
+
+
+def in_futex_wait(pid: int, tid: int) -> bool:
+    """Whether thread ``tid`` of process ``pid`` sleeps in a futex wait (parked in-process)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/syscall") as call:
+            return call.read().split()[0] == "202"  # SYS_futex on x86_64
+    except (OSError, IndexError):
+        return False
+
+
+def wait_until(what: str, condition) -> None:  # type: ignore[no-untyped-def]
+    """Polls ``condition`` until it holds; fails naming ``what`` after REPLY_TIMEOUT (a hang guard)."""
+    import time
+
+    deadline = time.monotonic() + REPLY_TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting until {what}")
+        time.sleep(0.001)
+
+
 class Worker:
     def __init__(self, path: Path, scope: str = "open-file") -> None:
         self.process = subprocess.Popen(

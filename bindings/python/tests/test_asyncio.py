@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from conftest import wait_until, waiting_requests
 
 from pylocksfile import LocksFile, LockTimeoutError
 
@@ -25,7 +26,10 @@ def test_async_with_waits_without_blocking_the_loop(lock_path, workers):
                 await asyncio.sleep(0.01)
 
         async def release_soon() -> None:
-            await asyncio.sleep(0.3)
+            # Released once the acquire waits in the kernel and the loop has ticked meanwhile (were
+            # the loop blocked, this would never run and the test would time out).
+            while waiting_requests(lock_path) == 0 or ticks < 10:
+                await asyncio.sleep(0.005)
             await asyncio.get_running_loop().run_in_executor(None, holder.ask, "release 3")
 
         tick_task = asyncio.create_task(ticker())
@@ -56,13 +60,12 @@ def test_cancelling_a_waiter_leaves_nothing_held(lock_path, workers):
                 pass
 
     asyncio.run(main())
-    assert holder.ask("release 4") == "ok"
-    # The cancelled wait stops within its slice; afterwards nothing is held.
-    import time
-
-    time.sleep(0.3)
+    # The cancelled waits stop within their slice: no request of ours is queued any more.
+    # (Cancelled before the holder lets go: a slice that ends now cannot have taken the lock.)
+    wait_until("the cancelled waits have left the kernel", lambda: waiting_requests(lock_path) == 0)
     assert lf.held() == []
-    assert holder.can_take("write", "4")
+    assert holder.ask("release 4") == "ok"
+    assert holder.can_take("write", "4"), "a cancelled wait took the lock after all"
 
 
 def test_a_free_lock_is_taken_without_a_thread(lock_path):

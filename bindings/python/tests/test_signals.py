@@ -9,13 +9,17 @@ import sys
 import time
 
 import pytest
+from conftest import wait_until, waiting_requests
 
 BLOCKED_CHILD = """
 import signal, sys, time
 from pylocksfile import LocksFile, pylocksfile, Scope
 path, how = sys.argv[1], sys.argv[2]
 handled = []
-signal.signal(signal.SIGUSR1, lambda *a: handled.append(1))
+def on_usr1(*_):
+    handled.append(1)
+    print("handled", flush=True)
+signal.signal(signal.SIGUSR1, on_usr1)
 lf = LocksFile(path)
 seed = pylocksfile(path)
 calls = {
@@ -36,8 +40,7 @@ except KeyboardInterrupt:
 def start_blocked(lock_path, how):
     child = subprocess.Popen([sys.executable, "-c", BLOCKED_CHILD, str(lock_path), how], stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "waiting"
-    time.sleep(0.3)  # let it enter the kernel wait
-    assert child.poll() is None, "the child is blocked"
+    wait_until("the child waits in the kernel", lambda: waiting_requests(lock_path) == 1)
     return child
 
 
@@ -64,8 +67,9 @@ def test_a_handler_that_returns_lets_the_wait_continue(lock_path, workers, how):
     assert holder.ask("acquire write 2 block") == "ok"
     child = start_blocked(lock_path, how)
     child.send_signal(signal.SIGUSR1)
-    time.sleep(0.3)
-    assert child.poll() is None, "still waiting after the handler ran"
+    assert child.stdout.readline().strip() == "handled"
+    wait_until("the child waits again after its handler ran", lambda: waiting_requests(lock_path) == 1)
+    assert child.poll() is None
     assert holder.ask("release 2") == "ok"
     line = child.stdout.readline().split()
     child.wait(10)

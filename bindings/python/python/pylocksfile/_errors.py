@@ -11,6 +11,7 @@ from ._native import locksfile as _gen
 __all__ = [
     "LocksFileError",
     "InvalidRangeError",
+    "InvalidTimeoutError",
     "NotWritableError",
     "DeadlockError",
     "LockTimeoutError",
@@ -33,12 +34,11 @@ class LocksFileError(Exception):
 
 
 class InvalidRangeError(LocksFileError, ValueError):
-    """The indices do not form a lockable range."""
+    """The indices do not form a lockable range (the message names the values)."""
 
-    def __init__(self, message: str, start: Optional[int] = None, count: Optional[int] = None) -> None:
-        super().__init__(message)
-        self.start = start
-        self.count = count
+
+class InvalidTimeoutError(LocksFileError, ValueError):
+    """A timeout is negative or not a number."""
 
 
 class NotWritableError(LocksFileError, PermissionError):
@@ -93,7 +93,9 @@ def convert(error: Exception) -> Exception:
     detail: str = getattr(error, "detail", str(error))
     path: Optional[str] = getattr(error, "path", None)
     if isinstance(error, E.InvalidRange):
-        return InvalidRangeError(detail, error.start, error.count)
+        return InvalidRangeError(detail)
+    if isinstance(error, E.InvalidTimeout):
+        return InvalidTimeoutError(detail)
     if isinstance(error, E.Io):
         return LocksFileOSError(detail, path, error.os_error)
     kinds = {

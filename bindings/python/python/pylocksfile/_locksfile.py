@@ -15,7 +15,7 @@ from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
 from . import _fastlane as fast
 from ._errors import LockTimeoutError, reraise
 from ._native import locksfile as _gen
-from ._ranges import Start, describe, index, span, timeout_of
+from ._ranges import Start, checked_timeout, describe, index, span, timeout_of
 
 __all__ = ["LocksFile", "LockGuard", "Mode", "Scope", "Held", "Holder"]
 
@@ -24,6 +24,7 @@ _fast_acquire = fast.acquire
 _fast_release = fast.release
 _DONE = fast.DONE
 _BLOCK = fast.BLOCK
+_TO_END = fast.TO_END
 
 # How long one kernel wait of an asyncio waiter lasts before it checks for cancellation.
 _ASYNC_SLICE = 0.1
@@ -170,8 +171,9 @@ class LocksFile:
 
         Locks already held in the other mode are converted in place. All of the range or none of it.
         Blocks until it gets them (``True``), unless ``blocking=False`` (``False`` on conflict) or a
-        ``timeout`` in seconds is given (``False`` at the deadline, holding nothing new). Ctrl-C
-        while waiting raises ``KeyboardInterrupt`` promptly, holding nothing new.
+        ``timeout`` in seconds is given (``False`` at the deadline, holding nothing new; ``math.inf``
+        waits as long as it takes). Ctrl-C while waiting raises ``KeyboardInterrupt`` promptly,
+        holding nothing new; so does :class:`ClosedError` when another thread closes the handle.
 
         Raises :class:`DeadlockError` (``Scope.PROCESS``), :class:`NotWritableError`,
         ``TypeError``/``ValueError`` for bad arguments.
@@ -182,19 +184,23 @@ class LocksFile:
         if blocking.__class__ is not bool:
             raise TypeError(f"blocking must be a bool, not {type(blocking).__name__}")
         if timeout is not None:
-            return self._acquire_until(write, first, number, time.monotonic() + timeout_of(timeout))  # type: ignore[operator]
+            return self._acquire_timed(first, number, write, timeout_of(timeout))  # type: ignore[arg-type]
         if not blocking:
             return self._try(first, number, write)
         self._acquire_blocking(first, number, write)
         return True
 
     def _acquire_blocking(self, start: int, count: Optional[int], write: bool) -> None:
-        status = _fast_acquire(self._token, start, count or 0, write | _BLOCK)
+        if count is None:
+            count, flags = 0, write | _BLOCK | _TO_END
+        else:
+            flags = write | _BLOCK
+        status = _fast_acquire(self._token, start, count, flags)
         while status != _DONE:
             if status == fast.FAILED:
                 self._raise_fast_lane_error()
             fast.check_signals()  # Interrupted: run handlers (may raise), then wait again (PEP 475).
-            status = _fast_acquire(self._token, start, count or 0, write | _BLOCK)
+            status = _fast_acquire(self._token, start, count, flags)
 
     def try_acquire(self, start: Start, count: Optional[int] = 1, *, write: bool = False) -> bool:
         """Takes the locks if no other owner is in the way: ``False`` on conflict."""
@@ -203,22 +209,29 @@ class LocksFile:
             raise TypeError(f"write must be a bool, not {type(write).__name__}")
         return self._try(first, number, write)
 
-    def _acquire_until(self, write: bool, start: int, count: Optional[int], deadline: float) -> bool:
-        while True:
-            status = self._fast_acquire_for(start, count, write, max(0.0, deadline - time.monotonic()))
-            if status != fast.INTERRUPTED:
-                return status == fast.DONE
+    def _acquire_timed(self, start: int, count: Optional[int], write: bool, seconds: float) -> bool:
+        """Waits at most ``seconds`` (the library refuses a negative or NaN one), running signal
+        handlers whenever a signal interrupts the wait, then waiting for what is left."""
+        began = time.monotonic()
+        status = self._fast_acquire_for(start, count, write, seconds)
+        while status == fast.INTERRUPTED:
             fast.check_signals()
+            status = self._fast_acquire_for(start, count, write, max(0.0, began + seconds - time.monotonic()))
+        return status == _DONE
 
     def _try(self, start: int, count: Optional[int], write: bool) -> bool:
-        """One non-waiting attempt on the direct path (validated arguments)."""
-        status = _fast_acquire(self._token, start, count or 0, write)
+        """One non-waiting attempt on the direct path."""
+        if count is None:
+            status = _fast_acquire(self._token, start, 0, write | _TO_END)
+        else:
+            status = _fast_acquire(self._token, start, count, write)
         if status == fast.FAILED:
             self._raise_fast_lane_error()
         return status == _DONE
 
     def _fast_acquire_for(self, start: int, count: Optional[int], write: bool, seconds: float) -> int:
-        status: int = fast.acquire_timeout(self._token, start, count or 0, write, int(seconds * 1e9))
+        flags = write if count is not None else write | _TO_END
+        status: int = fast.acquire_timeout(self._token, start, count or 0, flags, seconds)
         if status == fast.FAILED:
             self._raise_fast_lane_error()
         return status
@@ -234,7 +247,7 @@ class LocksFile:
         thread, in the kernel's queue. Cancelling the task stops the wait (within 0.1 s) and leaves
         nothing new held."""
         first, number = span(start, count)
-        seconds = timeout_of(timeout)
+        seconds = checked_timeout(timeout)
         if self._try(first, number, write):
             return True
         if seconds == 0:
@@ -272,12 +285,12 @@ class LocksFile:
     def read(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks shared."""
         first, number = span(start, count)
-        return LockGuard(self, first, number, False, timeout_of(timeout))
+        return LockGuard(self, first, number, False, checked_timeout(timeout))
 
     def write(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks exclusive."""
         first, number = span(start, count)
-        return LockGuard(self, first, number, True, timeout_of(timeout))
+        return LockGuard(self, first, number, True, checked_timeout(timeout))
 
     # ----- releasing ----------------------------------------------------------------------------
 
@@ -287,11 +300,14 @@ class LocksFile:
             self.release_all()
             return
         first, number = span(start, count)
-        if _fast_release(self._token, first, number or 0) != _DONE:
-            self._raise_fast_lane_error()
+        self._release_span(first, number)
 
     def _release_span(self, start: int, count: Optional[int]) -> None:
-        if _fast_release(self._token, start, count or 0) != _DONE:
+        if count is None:
+            status = _fast_release(self._token, start, 0, _TO_END)
+        else:
+            status = _fast_release(self._token, start, count, 0)
+        if status != _DONE:
             self._raise_fast_lane_error()
 
     def release_all(self) -> None:
@@ -325,8 +341,10 @@ class LocksFile:
     # ----- closing ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Releases every lock and closes the file. Idempotent; later calls raise ClosedError."""
-        self._file.close_file()
+        """Releases every lock and closes the file. Idempotent; later calls raise ClosedError. A
+        wait in progress on this handle in another thread ends promptly with ClosedError, holding
+        nothing new; ``close`` returns once it has."""
+        _call(self._file.close_file)
 
     def __enter__(self) -> "LocksFile":
         return self
@@ -365,7 +383,7 @@ class LockGuard:
     def __enter__(self) -> "LockGuard":
         if self.timeout is None:
             self.file._acquire_blocking(self.start, self.count, self.write)
-        elif not self.file._acquire_until(self.write, self.start, self.count, time.monotonic() + self.timeout):
+        elif not self.file._acquire_timed(self.start, self.count, self.write, self.timeout):
             raise self._timed_out()
         return self
 

@@ -1,18 +1,22 @@
-"""Argument checks: bad input is a ``TypeError`` or, for indices and counts out of bounds, an
-``InvalidRangeError`` (a ``ValueError``) naming the argument, before any call reaches the native
-library."""
+"""Arguments into the shapes the native library takes. Types are checked here (a ``TypeError``);
+values are validated by the library, in Rust, which words every range and timeout error the same in
+every language (an ``InvalidRangeError`` or ``InvalidTimeoutError``, both ``ValueError``)."""
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Optional, Tuple, Union
 
-from ._errors import InvalidRangeError
+from ._errors import InvalidRangeError, reraise
+from ._native import locksfile as _gen
 
 MAX_INDEX = 2**63 - 1
 """The largest lock index (the largest ``off_t``)."""
 
 Start = Union[int, range]
+
+_END = MAX_INDEX + 1
 
 
 def _integer(value: object, name: str, kind: str) -> int:
@@ -25,63 +29,58 @@ def _integer(value: object, name: str, kind: str) -> int:
         raise TypeError(f"{name} must be {kind}, not {type(value).__name__}") from None
 
 
-def index(value: object, name: str) -> int:
-    """A lock index: an int (not a bool) from 0 to MAX_INDEX."""
-    number = _integer(value, name, "an int")
-    if number < 0:
-        raise InvalidRangeError(f"{name} must be >= 0, got {number}")
-    if number > MAX_INDEX:
-        raise InvalidRangeError(f"{name} must be at most {MAX_INDEX}, got {number}")
-    return number
-
-
-def count_of(value: object, name: str) -> Optional[int]:
-    """A count of locks (>= 1), or None for every lock from the start on."""
-    if value is None:
-        return None
-    number = _integer(value, name, "an int or None")
-    if number < 1:
-        raise InvalidRangeError(f"{name} must be >= 1 (or None for every lock from start on), got {number}")
-    return number
+def _checked(start: int, count: Optional[int]) -> Tuple[int, Optional[int]]:
+    """The range as the library validates it (any size of int: passed in decimal)."""
+    try:
+        checked = _gen.check_range(str(start), None if count is None else str(count))
+    except _gen.LocksFileError as error:
+        reraise(error)
+    return int(checked.start), None if checked.count is None else int(checked.count)
 
 
 def span(start: object, count: object = 1, start_name: str = "start", count_name: str = "count") -> Tuple[int, Optional[int]]:
-    """``(start, count)`` from an index and a count, or from a ``range`` with step 1."""
+    """``(start, count)`` from an index and a count (None: every lock from start on), or from a
+    ``range`` with step 1."""
     if type(start) is int and type(count) is int and 0 <= start and 0 < count and start + count <= _END:
-        return start, count  # The common case, checked in one expression (a hot path).
-    return _span(start, count, start_name, count_name)
-
-
-_END = MAX_INDEX + 1
-
-
-def _span(start: object, count: object, start_name: str, count_name: str) -> Tuple[int, Optional[int]]:
+        return start, count  # The common case, valid on sight (a hot path).
     if isinstance(start, range):
         if count != 1:
             raise TypeError(f"give either a range or {start_name} and {count_name}, not both")
         if start.step != 1:
             raise InvalidRangeError(f"{start_name} range must have step 1, got {start.step}")
-        if len(start) == 0:
-            raise InvalidRangeError(f"{start_name} range must not be empty, got {start!r}")
         return span(start.start, len(start), start_name, count_name)
-    first = index(start, start_name)
-    number = count_of(count, count_name)
-    if number is not None and number - 1 > MAX_INDEX - first:
-        raise InvalidRangeError(
-            f"{start_name} + {count_name} - 1 must not exceed {MAX_INDEX}, got {start_name}={first}, {count_name}={number}"
-        )
-    return first, number
+    first = _integer(start, start_name, "an int")
+    number = None if count is None else _integer(count, count_name, "an int or None")
+    return _checked(first, number)
+
+
+def index(value: object, name: str) -> int:
+    """A lock index (validated like the range of that one lock)."""
+    return span(value, 1, name)[0]
 
 
 def timeout_of(value: object) -> Optional[float]:
-    """A timeout in seconds (>= 0), or None for no limit."""
+    """A timeout in seconds (None: no limit) as a float: ``inf`` for numbers too large for one.
+    Negative and NaN values go on to the library, which refuses them."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"timeout must be a number of seconds or None, not {type(value).__name__}")
-    if value != value or value < 0:
-        raise ValueError(f"timeout must be >= 0 seconds, got {value}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def checked_timeout(value: object) -> Optional[float]:
+    """A timeout as :func:`timeout_of` gives it, validated by the library now."""
+    seconds = timeout_of(value)
+    if seconds is not None:
+        try:
+            _gen.check_timeout(seconds)
+        except _gen.LocksFileError as error:
+            reraise(error)
+    return seconds
 
 
 def describe(start: int, count: Optional[int]) -> str:

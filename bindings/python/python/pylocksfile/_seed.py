@@ -48,7 +48,7 @@ def _lock_span(lock_n: object) -> Tuple[int, int]:
     try:
         first, number = span(start, count, "lock_n start", "lock_n count")
     except ValueError as error:
-        raise IllegalArgumentError(str(error)) from None
+        raise IllegalArgumentError(f"lock_n {lock_n!r}: {error}") from None
     assert number is not None
     return first, number
 
