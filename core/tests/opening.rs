@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{temp_dir, Worker};
@@ -18,14 +19,35 @@ fn opening_creates_with_the_mode_and_never_truncates() {
     let path = dir.join("data.lock");
     let file = LocksFile::options().mode(0o600).open(&path).unwrap();
     assert!(file.is_writable());
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode & !0o600, 0, "mode {mode:o}");
     drop(file);
 
     std::fs::write(&path, b"contents").unwrap();
     let file = LocksFile::open(&path).unwrap();
     file.acquire(0..3, LockMode::Write).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"contents");
+}
+
+#[test]
+fn a_new_file_gets_the_mode_less_the_umask() {
+    // In a worker: the umask is the process's, and other tests create files meanwhile.
+    let dir = temp_dir("umask");
+    let mut worker = Worker::start(&dir.join("worker.lock"), Scope::OpenFile);
+    for (umask, mode, expected) in [("022", "default", "644"), ("027", "default", "640"), ("027", "666", "640"), ("0", "600", "600"), ("0", "default", "644")] {
+        assert_eq!(worker.ask(&format!("umask {umask}")), "ok");
+        let path = dir.join(format!("{umask}-{mode}.lock"));
+        assert_eq!(worker.ask(&format!("create {} {mode}", path.display())), expected, "umask {umask}, mode {mode}");
+    }
+}
+
+#[test]
+fn descriptors_are_close_on_exec() {
+    let path = temp_dir("cloexec").join("x.lock");
+    for scope in [Scope::OpenFile, Scope::Process] {
+        let file = LocksFile::options().scope(scope).open(&path).unwrap();
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", file.as_raw_fd())).unwrap();
+        let flags = info.lines().find_map(|line| line.strip_prefix("flags:")).unwrap().trim();
+        assert_ne!(u32::from_str_radix(flags, 8).unwrap() & libc::O_CLOEXEC as u32, 0, "{scope:?}: flags {flags}");
+    }
 }
 
 #[test]

@@ -20,8 +20,26 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long to watch a worker to be satisfied that it is blocked.
 pub const STILL_BLOCKED: Duration = Duration::from_millis(300);
 
+/// How long one test binary may run before a hang fails it (libtest's "has been running for over
+/// 60 seconds" lines name the test that hangs).
+const HANG_GUARD: Duration = Duration::from_secs(600);
+
+/// Aborts the test binary if it is still running after [`HANG_GUARD`], so that a hang fails CI
+/// instead of stalling it. Started by the first test that makes a directory or a worker.
+fn arm_hang_guard() {
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    ARMED.call_once(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(HANG_GUARD);
+            eprintln!("the tests were still running after {HANG_GUARD:?}: a hang (see the tests running for long above)");
+            std::process::abort();
+        });
+    });
+}
+
 /// A fresh directory for one test's lock files.
 pub fn temp_dir(name: &str) -> PathBuf {
+    arm_hang_guard();
     let dir = std::env::temp_dir().join(format!("locksfile-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -85,6 +103,23 @@ fn handle(file: &mut Option<LocksFile>, line: &str) -> String {
         ["close"] => {
             *file = None;
             "ok".into()
+        }
+        ["umask", mask] => {
+            // SAFETY: umask(2) has no preconditions.
+            unsafe { libc::umask(libc::mode_t::from_str_radix(mask, 8).unwrap()) };
+            "ok".into()
+        }
+        // Creates a lock file with `mode` (octal, or `default`); replies with its permission bits.
+        ["create", path, mode] => {
+            use std::os::unix::fs::PermissionsExt;
+            let mut options = LocksFile::options();
+            if *mode != "default" {
+                options.mode(u32::from_str_radix(mode, 8).unwrap());
+            }
+            match options.open(path) {
+                Ok(_) => format!("{:o}", std::fs::metadata(path).unwrap().permissions().mode() & 0o7777),
+                Err(error) => format!("err {error:?}"),
+            }
         }
         // Another library taking over a signal: a handler that returns, with or without SA_RESTART,
         // or the default disposition back.
