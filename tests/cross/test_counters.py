@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import struct
 
-from workers import LANGUAGES, start_all, wait_all
+from workers import LANGUAGES, KernelWaits, start_all, wait_all
 
 COUNTERS = 8
 INCREMENTS = 4000  # per writer, round-robin over the counters
@@ -25,11 +25,13 @@ def test_every_increment_counts_and_no_reader_sees_a_torn_counter(run_dir):
     try:
         for worker in writers + readers:
             assert worker.ask(f"open {run_dir / 'locks'} open-file") == "ok"
-        for worker in writers:
-            worker.send(f"count {data} 0..{COUNTERS} {INCREMENTS}")
-        for worker in readers:
-            worker.send(f"audit {data} 0..{COUNTERS} {AUDITS}")
-        replies = wait_all(writers + readers, timeout=300)
+        with KernelWaits(run_dir / "locks") as waits:
+            for worker in writers:
+                worker.send(f"count {data} 0..{COUNTERS} {INCREMENTS}")
+            for worker in readers:
+                worker.send(f"audit {data} 0..{COUNTERS} {AUDITS}")
+            replies = wait_all(writers + readers, timeout=300)
+        assert waits.seen > 0, "no process ever waited for another: the check below would prove nothing"
         assert replies == [f"ok {INCREMENTS}"] * len(writers) + [f"ok {AUDITS}"] * len(readers), list(
             zip(writers + readers, replies)
         )

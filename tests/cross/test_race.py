@@ -16,6 +16,9 @@ def test_racers_of_every_language_never_overtake(run_dir):
     assert [r.steps for r in result.racers] == [TRACKS * LAPS] * len(kinds)
     assert [len(r.visits) for r in result.racers] == [TRACKS * LAPS] * len(kinds)
     assert result.order_holds, "a racer overtook another"
+    # The racers really met: every racer had to wait for a lock at least once (racers run one
+    # after another would pass the checks above trivially).
+    assert all(r.waits > 0 for r in result.racers), [(r.worker, r.waits) for r in result.racers]
     # Every visit of every track was counted under its lock: none lost.
     visits = struct.unpack(f"<{TRACKS}Q", (run_dir / "race.data").read_bytes()[: 8 * TRACKS])
     assert list(visits) == [len(kinds) * LAPS] * TRACKS

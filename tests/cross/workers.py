@@ -144,3 +144,31 @@ def wait_all(workers, timeout: float) -> list:
     """One reply from each worker (all were sent a command), waiting at most ``timeout`` overall."""
     deadline = time.monotonic() + timeout
     return [w.reply(max(0.1, deadline - time.monotonic())) for w in workers]
+
+
+class KernelWaits:
+    """Watches ``/proc/locks`` in the background (a context manager) and counts the moments a
+    request was seen waiting for a lock on the file at ``path``: the evidence that processes really
+    contended, which a test of exclusion needs (run one after another, they would pass trivially)."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.seen = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        inode = f":{os.stat(self.path).st_ino} "
+        while not self._stop.is_set():
+            with open("/proc/locks") as locks:
+                if any("->" in line and inode in line for line in locks):
+                    self.seen += 1
+            time.sleep(0.0005)
+
+    def __enter__(self) -> "KernelWaits":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

@@ -21,6 +21,7 @@ from pylocksfile import LocksFile, LocksFileError, Scope
 # worker uses, which is the name of the UDL's error variant.
 KINDS = {
     pylocksfile.InvalidRangeError: "InvalidRange",
+    pylocksfile.InvalidTimeoutError: "InvalidTimeout",
     pylocksfile.NotWritableError: "NotWritable",
     pylocksfile.DeadlockError: "Deadlock",
     pylocksfile.LockInterruptedError: "Interrupted",
