@@ -27,17 +27,25 @@
 //! # Semantics
 //! - A request names one index or an interval (`start..end`, `start..=last`, `start..`); the
 //!   interval is taken with one fcntl call: all of it or none. Invalid ranges (empty, or past the
-//!   largest `off_t`) are [`Error::InvalidRange`].
+//!   largest `off_t`) are [`Error::InvalidRange`]; [`LockRange::checked`] validates the integers of
+//!   any language (negative, or wider than 64 bits) with the same words.
 //! - [`LockMode::Read`] is shared, [`LockMode::Write`] exclusive. Taking held locks in the other
 //!   mode converts them in place, with the kernel's split and merge rules.
 //! - Blocking [`LocksFile::acquire`], non-blocking [`LocksFile::try_acquire`] (`false` on
 //!   conflict), and [`LocksFile::acquire_timeout`] (`false` at the deadline). The timed wait sits in
 //!   the kernel's queue like a blocking one and is cut off at the deadline by a per-thread timer
 //!   signal (a real-time signal from `SIGRTMAX - 6` down that nothing else handles, or the one
-//!   `LOCKSFILE_TIMER_SIGNAL` names; when none is free it polls, which loses deadlock detection).
+//!   `LOCKSFILE_TIMER_SIGNAL` names: `SIGRTMIN..=SIGRTMAX`, or `none`). Foreign signals on it go to
+//!   the disposition it had before; before every wait the disposition is checked again, and the
+//!   wait polls when it is no longer ours (which loses deadlock detection).
 //! - A signal handler interrupting a wait ends it with [`Error::Interrupted`], holding nothing new,
-//!   so a language runtime can run its handlers (Python's `KeyboardInterrupt`) and retry.
-//! - Release an index, an interval, or everything; dropping the handle releases everything.
+//!   so a language runtime can run its handlers (Python's `KeyboardInterrupt`) and retry. That
+//!   includes a wait behind another thread's request on the same owner.
+//! - Release an index, an interval, or everything; [`LocksFile::close`] (or dropping the handle)
+//!   releases everything. A `close` during another thread's wait on the handle ends that wait with
+//!   [`Error::Closed`], holding nothing new.
+//! - What a handle's record says it holds, the kernel holds for it, and nothing more, whatever the
+//!   threads sharing it do: a release during another thread's wait reaches the kernel at once.
 //!
 //! # Scopes
 //! - [`Scope::OpenFile`] (default): open-file-description locks. Each handle is its own owner:
@@ -45,17 +53,18 @@
 //! - [`Scope::Process`]: classic POSIX locks, owned by the process; the kernel detects deadlocks
 //!   between processes ([`Error::Deadlock`]). Closing any descriptor of a file drops all of a
 //!   process's classic locks on it, so all handles of one file in a process are views of one shared
-//!   owner with one descriptor, closed with the last view. Each view records what it took: dropping
-//!   or releasing through one view never releases what another view holds (the kernel keeps the
-//!   strongest mode any view holds). Views and threads of one process never exclude each other.
-//!   Do not open the lock file by other means in the same process: closing that descriptor would
-//!   drop the process's locks (a property of classic locks).
+//!   owner with one descriptor, closed with the last view, and no other descriptor of the file that
+//!   this crate opened is closed while the process holds classic locks on it. Each view records
+//!   what it took: closing or releasing through one view never releases what another view holds
+//!   (the kernel keeps the strongest mode any view holds). Views and threads of one process never
+//!   exclude each other. Do not open the lock file by other means in the same process: closing that
+//!   descriptor would drop the process's locks (a property of classic locks).
 //!
 //! # Fork
 //! A child inherits a handle holding nothing: records are forgotten, and an open-file-description
 //! handle gets a new open file description inside `fork()`, so the child can neither release nor
-//! keep alive its parent's locks. (Do not fork while another thread is inside a call on the same
-//! handle.)
+//! keep alive its parent's locks. Forking while other threads are inside calls is safe: the fork
+//! handlers take every lock of the crate first.
 //!
 //! # Mixing
 //! Classic and open-file-description locks on one file conflict with each other, even within one
