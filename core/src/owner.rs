@@ -325,6 +325,14 @@ impl Owner {
         if record.overlapping(start, end).next().is_none() {
             return Ok(()); // Holds nothing there: nothing to tell the kernel.
         }
+        if state.views.len() == 1 && state.parked.is_empty() && !state.waits_overlap(start, end) {
+            // The common case: the kernel holds exactly this record, so one unlock makes it so.
+            self.set(state.fd(), LockOp::Unlock, start, end, false)
+                .map_err(|error| self.error(&state, error, LockRange::from_bounds(start, end), LockMode::Read))?;
+            state.record_mut(view).set(start, end, None);
+            return Ok(());
+        }
+        let record = state.record_mut(view);
         let before: Vec<Run> = record.overlapping(start, end).collect();
         record.set(start, end, None);
         if let Err(error) = self.reconcile(&mut state, start, end) {

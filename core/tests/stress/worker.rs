@@ -968,6 +968,9 @@ enum ChildEnd {
 fn child_checks(handles: &[(Arc<LocksFile>, Scope)], written: &[u64]) -> i32 {
     let mut found = 0;
     for (number, (handle, scope)) in handles.iter().enumerate() {
+        if handle.is_closed() {
+            continue; // Another thread of the parent closed it between the snapshot and the fork.
+        }
         if !handle.held().is_empty() {
             found |= CHILD_HELD_SOMETHING;
         }
@@ -983,21 +986,30 @@ fn child_checks(handles: &[(Arc<LocksFile>, Scope)], written: &[u64]) -> i32 {
                     found |= CHILD_NOT_EXCLUDED;
                     let _ = handle.release(index);
                 }
-                Err(_) => found |= CHILD_CALL_FAILED,
+                Err(error) => found |= child_call_failed(&error),
             }
         }
         // (The test's open-ended ranges reach up there too: a conflict is no failure.)
-        if handle.try_acquire(1_000 + number as u64, LockMode::Write).is_err() {
-            found |= CHILD_CALL_FAILED;
+        if let Err(error) = handle.try_acquire(1_000 + number as u64, LockMode::Write) {
+            found |= child_call_failed(&error);
         }
-        if handle.release(LockRange::all()).is_err() || handle.release_all().is_err() {
-            found |= CHILD_CALL_FAILED;
+        if let Err(error) = handle.release(LockRange::all()).and_then(|()| handle.release_all()) {
+            found |= child_call_failed(&error);
         }
         if !handle.held().is_empty() {
             found |= CHILD_HELD_SOMETHING;
         }
     }
     found
+}
+
+/// Says on stderr which call failed in a fork child (with write(2): another thread of the parent
+/// may have held std's stderr lock at the fork), and returns the flag.
+fn child_call_failed(error: &Error) -> i32 {
+    let text = format!("fork child: a call on an inherited handle failed: {error:?}\n");
+    // SAFETY: writes a valid buffer to standard error.
+    unsafe { libc::write(2, text.as_ptr().cast(), text.len()) };
+    CHILD_CALL_FAILED
 }
 
 /// Drops a reference to a handle: true when it was the last, and the handle closed (the slot let
