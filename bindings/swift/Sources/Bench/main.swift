@@ -55,5 +55,5 @@ print("\("".padding(toLength: 42, withPad: " ", startingAt: 0)) µs/pair  vs raw
 for (n, (name, _)) in pairs.enumerated() {
     print("\(name.padding(toLength: 42, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", medians[n])) \(String(format: "%6.2fx", medians[n] / medians[0]))")
 }
-locks.closeFile()
+try locks.closeFile()
 try? FileManager.default.removeItem(at: dir)

@@ -1,9 +1,13 @@
 import Foundation
 import LocksfileFFI
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Swift idioms over the generated `LocksFile`: index and range forms, `withLock` closures that
 /// release on every exit path, `Duration` timeouts, and an `async` acquire that waits off the
-/// cooperative thread pool and honours task cancellation. Errors are `LocksFileError` cases.
+/// cooperative thread pool and honours task cancellation. Errors are `LocksFileError` cases, worded
+/// by the native core (bad ranges and timeouts included), the same in every language.
 extension LocksFile {
     /// Opens (or creates, never truncating) the lock file at `path`.
     public convenience init(path: String, scope: Scope = .openFile, create: Bool = true, mode: UInt32 = 0o644) throws {
@@ -14,74 +18,85 @@ extension LocksFile {
 
     /// Takes lock `index` in `mode`, waiting as long as it takes.
     public func acquire(_ mode: LockMode, _ index: UInt64) throws {
-        try fastAcquire(index, 1, mode, wait: true)
+        try fastAcquire(FastSpan(index), mode, wait: true)
     }
 
     /// Takes every lock of `range` (all or none), waiting as long as it takes.
     public func acquire(_ mode: LockMode, _ range: Range<UInt64>) throws {
-        try fastAcquire(range.lowerBound, try range.fastCount(), mode, wait: true)
+        try fastAcquire(FastSpan(range), mode, wait: true)
     }
 
     /// Takes every lock of `range` (all or none), waiting as long as it takes.
     public func acquire(_ mode: LockMode, _ range: ClosedRange<UInt64>) throws {
-        try fastAcquire(range.lowerBound, try range.count64(), mode, wait: true)
+        try fastAcquire(try FastSpan(range), mode, wait: true)
     }
 
     /// Takes every lock from `range.lowerBound` on.
     public func acquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>) throws {
-        try acquire(start: range.lowerBound, count: nil, mode: mode)
+        try fastAcquire(FastSpan(range), mode, wait: true)
     }
 
     /// Takes lock `index` if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ index: UInt64) throws -> Bool {
-        try fastAcquire(index, 1, mode, wait: false)
+        try fastAcquire(FastSpan(index), mode, wait: false)
     }
 
     /// Takes `range` if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ range: Range<UInt64>) throws -> Bool {
-        try fastAcquire(range.lowerBound, try range.fastCount(), mode, wait: false)
+        try fastAcquire(FastSpan(range), mode, wait: false)
     }
 
     /// Takes `range` if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ range: ClosedRange<UInt64>) throws -> Bool {
-        try fastAcquire(range.lowerBound, try range.count64(), mode, wait: false)
+        try fastAcquire(try FastSpan(range), mode, wait: false)
     }
 
     /// Takes lock `index`, waiting at most `timeout`: false at the deadline, holding nothing new.
+    /// A negative `timeout` is an `InvalidTimeout` error.
     public func acquire(_ mode: LockMode, _ index: UInt64, timeout: Duration) throws -> Bool {
-        try acquireTimeout(start: index, count: 1, mode: mode, timeout: timeout.seconds)
+        try fastAcquire(FastSpan(index), mode, timeout: timeout.seconds)
     }
 
     /// Takes `range`, waiting at most `timeout`: false at the deadline, holding nothing new.
     public func acquire(_ mode: LockMode, _ range: Range<UInt64>, timeout: Duration) throws -> Bool {
-        try acquireTimeout(start: range.lowerBound, count: range.count64, mode: mode, timeout: timeout.seconds)
+        try fastAcquire(FastSpan(range), mode, timeout: timeout.seconds)
     }
 
     /// Takes `range` without blocking the cooperative thread pool: the kernel wait runs on a thread
     /// of its own, in slices; cancelling the task ends it (throwing `CancellationError`) holding
-    /// nothing new. With a `timeout`, false at the deadline.
+    /// nothing new, and so does closing the handle (throwing `Closed`). With a `timeout`, false at
+    /// the deadline.
     public func acquire(_ mode: LockMode, _ range: Range<UInt64>, timeout: Duration? = nil) async throws -> Bool {
-        let (start, count) = (range.lowerBound, range.count64)
-        if try tryAcquire(start: start, count: count, mode: mode) { return true }
+        let span = FastSpan(range)
+        let seconds = timeout?.seconds ?? .infinity
+        // A try on the caller's thread; with the caller's timeout (at most 0), so the core checks it first.
+        if try fastAcquire(span, mode, timeout: min(seconds, 0)) { return true }
         let cancelled = CancelFlag()
-        let deadline = timeout.map { Date().addingTimeInterval($0.seconds) }
+        let clock = ContinuousClock()
+        let began = clock.now
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, Error>) in
                 let waiter = Thread {
+                    // Started from the cooperative pool, this thread inherits its mask, which blocks
+                    // every signal: then the core's wake signal cannot end a kernel wait, and the
+                    // core polls outside the kernel's queue. A thread of its own unblocks them.
+                    var none = sigset_t()
+                    sigemptyset(&none)
+                    pthread_sigmask(SIG_SETMASK, &none, nil)
                     do {
                         while true {
                             if cancelled.isSet { continuation.resume(throwing: CancellationError()); return }
-                            let left = deadline.map { max(0, $0.timeIntervalSinceNow) } ?? LocksFile.slice
-                            if try self.acquireTimeout(start: start, count: count, mode: mode, timeout: min(left, LocksFile.slice)) {
+                            let left = max(0, seconds - (clock.now - began).seconds)
+                            if try self.fastAcquire(span, mode, timeout: min(left, LocksFile.slice)) {
                                 if cancelled.isSet {
-                                    try? self.release(start: start, count: count)
+                                    try? self.fastRelease(span)
                                     continuation.resume(throwing: CancellationError())
                                 } else {
                                     continuation.resume(returning: true)
                                 }
                                 return
                             }
-                            if let deadline, deadline.timeIntervalSinceNow <= 0 { continuation.resume(returning: false); return }
+                            if left <= LocksFile.slice { continuation.resume(returning: false); return }
                         }
                     } catch {
                         continuation.resume(throwing: error)
@@ -94,52 +109,82 @@ extension LocksFile {
         }
     }
 
-    /// How long one kernel wait of an `async` acquire lasts before it checks for cancellation.
-    static let slice: TimeInterval = 0.05
+    /// How long one kernel wait of an `async` acquire lasts before it checks for cancellation, in seconds.
+    static let slice: Double = 0.05
 
     // MARK: Releasing
 
     /// Releases lock `index`.
     public func release(_ index: UInt64) throws {
-        try fastRelease(index, 1)
+        try fastRelease(FastSpan(index))
     }
 
     /// Releases whatever this handle holds in `range`.
     public func release(_ range: Range<UInt64>) throws {
-        try fastRelease(range.lowerBound, try range.fastCount())
+        try fastRelease(FastSpan(range))
     }
 
     /// Releases whatever this handle holds in `range`.
     public func release(_ range: ClosedRange<UInt64>) throws {
-        try fastRelease(range.lowerBound, try range.count64())
+        try fastRelease(try FastSpan(range))
     }
 
-    // MARK: The direct call path (count 0 = open-ended there; callers pass counts >= 1)
+    /// Releases every lock from `range.lowerBound` on.
+    public func release(_ range: PartialRangeFrom<UInt64>) throws {
+        try fastRelease(FastSpan(range))
+    }
+
+    // MARK: The direct call path (the core validates ranges and timeouts, and words their errors)
 
     @discardableResult
-    func fastAcquire(_ start: UInt64, _ count: UInt64, _ mode: LockMode, wait: Bool) throws -> Bool {
-        let flags = (mode == .write ? LOCKSFILE_WRITE : 0) | (wait ? LOCKSFILE_BLOCK : 0)
+    func fastAcquire(_ span: FastSpan, _ mode: LockMode, wait: Bool) throws -> Bool {
+        let flags = span.flags | (mode == .write ? LOCKSFILE_WRITE : 0) | (wait ? LOCKSFILE_BLOCK : 0)
         while true {
-            let status = withExtendedLifetime(self) { locksfile_fast_acquire(fastLaneToken(), start, count, flags) }
-            switch status {
-            case LOCKSFILE_DONE: return true
-            case LOCKSFILE_NOT_ACQUIRED: return false
-            case LOCKSFILE_INTERRUPTED: continue // a signal handler ran; wait again
-            default: try raiseFastLaneError(); return false
-            }
+            let status = withExtendedLifetime(self) { locksfile_fast_acquire(fastLaneToken(), span.start, span.count, flags) }
+            if status != LOCKSFILE_INTERRUPTED { return try fastResult(status) }
+            // A signal handler ran: wait again.
         }
     }
 
-    func fastRelease(_ start: UInt64, _ count: UInt64) throws {
-        let status = withExtendedLifetime(self) { locksfile_fast_release(fastLaneToken(), start, count) }
-        if status != LOCKSFILE_DONE { try raiseFastLaneError() }
+    /// One wait of at most `seconds` (infinite: no limit; negative: `InvalidTimeout`).
+    func fastAcquire(_ span: FastSpan, _ mode: LockMode, timeout seconds: Double) throws -> Bool {
+        let flags = span.flags | (mode == .write ? LOCKSFILE_WRITE : 0)
+        let clock = ContinuousClock()
+        let began = clock.now
+        var left = seconds
+        while true {
+            let status = withExtendedLifetime(self) {
+                locksfile_fast_acquire_timeout(fastLaneToken(), span.start, span.count, flags, left)
+            }
+            if status != LOCKSFILE_INTERRUPTED { return try fastResult(status) }
+            // A signal handler ran: wait for the rest of the time.
+            left = max(0, seconds - (clock.now - began).seconds)
+        }
+    }
+
+    func fastRelease(_ span: FastSpan) throws {
+        while true {
+            let status = withExtendedLifetime(self) { locksfile_fast_release(fastLaneToken(), span.start, span.count, span.flags) }
+            if status != LOCKSFILE_INTERRUPTED { _ = try fastResult(status); return }
+        }
+    }
+
+    /// Done (true) or not acquired (false); a failure is thrown as the generated path throws it.
+    private func fastResult(_ status: Int32) throws -> Bool {
+        switch status {
+        case LOCKSFILE_DONE: return true
+        case LOCKSFILE_NOT_ACQUIRED: return false
+        default: try raiseFastLaneError(); return false
+        }
     }
 
     // MARK: Scoped locks
 
     /// Runs `body` holding lock `index` in `mode`; releases it on every exit path, throws included.
     public func withLock<T>(_ mode: LockMode, _ index: UInt64, _ body: () throws -> T) throws -> T {
-        try withLock(mode, index..<index + 1, body)
+        try acquire(mode, index)
+        defer { try? release(index) }
+        return try body()
     }
 
     /// Runs `body` holding `range` in `mode`; releases it on every exit path, throws included.
@@ -157,39 +202,49 @@ extension LocksFile {
     }
 }
 
-extension Range where Bound == UInt64 {
-    /// The count as the FFI takes it (an empty range gives 0, which the core rejects by name).
-    var count64: UInt64 { upperBound - lowerBound }
+/// A range as the direct path takes it: `count` locks from `start`, or every lock from `start` on
+/// (`LOCKSFILE_TO_END`). Not checked here: an empty range is a count of 0, which the core reports.
+struct FastSpan {
+    let start: UInt64
+    let count: UInt64
+    let flags: UInt32
 
-    /// The count for the direct path, where 0 would mean open-ended: an empty range is an error.
-    func fastCount() throws -> UInt64 {
-        if isEmpty {
-            throw LocksFileError.InvalidRange(
-                start: lowerBound, count: 0,
-                detail: "invalid lock range (start \(lowerBound), count 0): count must be at least 1")
-        }
-        return count64
+    init(start: UInt64, count: UInt64, flags: UInt32 = 0) {
+        self.start = start
+        self.count = count
+        self.flags = flags
     }
-}
 
-extension ClosedRange where Bound == UInt64 {
-    /// The count, or an `InvalidRange` error when it does not fit (0...UInt64.max).
-    func count64() throws -> UInt64 {
-        let (count, overflow) = (upperBound - lowerBound).addingReportingOverflow(1)
-        if overflow {
-            throw LocksFileError.InvalidRange(
-                start: lowerBound, count: nil,
-                detail: "invalid lock range (start \(lowerBound), count 2^64): the last index must not exceed 9223372036854775807 (the largest off_t)")
+    init(_ index: UInt64) {
+        self.init(start: index, count: 1)
+    }
+
+    init(_ range: Range<UInt64>) {
+        self.init(start: range.lowerBound, count: range.upperBound - range.lowerBound)
+    }
+
+    init(_ range: PartialRangeFrom<UInt64>) {
+        self.init(start: range.lowerBound, count: 0, flags: LOCKSFILE_TO_END)
+    }
+
+    /// `0...UInt64.max` has 2^64 locks, more than a `UInt64` counts: that count goes to the core as
+    /// a decimal string, and the core words the error.
+    init(_ range: ClosedRange<UInt64>) throws {
+        let (count, overflow) = (range.upperBound - range.lowerBound).addingReportingOverflow(1)
+        guard overflow else {
+            self.init(start: range.lowerBound, count: count)
+            return
         }
-        return count
+        let span = try checkRange(start: String(range.lowerBound), count: "18446744073709551616") // 2^64
+        self.init(start: span.start, count: span.count ?? 0, flags: span.count == nil ? LOCKSFILE_TO_END : 0)
     }
 }
 
 extension Duration {
-    /// Seconds as a `TimeInterval`.
-    var seconds: TimeInterval {
+    /// Seconds as a `Double` (negative for a negative duration).
+    var seconds: Double {
         let (whole, fraction) = components
-        return TimeInterval(whole) + TimeInterval(fraction) / 1e18
+        return Double(whole) + Double(fraction) / 1e18
     }
 }
 

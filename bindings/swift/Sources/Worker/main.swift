@@ -130,8 +130,8 @@ func handle(_ words: [String]) throws -> String {
         file = try LocksFile(path: words[1], scope: words[2] == "process" ? .process : .openFile)
         return "ok"
     case "close":
-        file?.closeFile()
-        file = nil
+        defer { file = nil } // closed even when close reports an error
+        try file?.closeFile()
         return "ok"
     default:
         break

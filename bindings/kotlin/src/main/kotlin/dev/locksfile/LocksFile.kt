@@ -3,6 +3,7 @@ package dev.locksfile
 import java.lang.ref.Reference
 import java.nio.file.Path
 import kotlin.time.Duration
+import kotlin.time.DurationUnit
 import kotlin.time.toKotlinDuration
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.Dispatchers
@@ -28,7 +29,12 @@ import dev.locksfile.ffi.OpenOptions as NativeOptions
  * but a lock must never wait for a collection: do not rely on it.
  *
  * Thread-safe: threads may share a handle (they share its locks). A thread blocked in an acquire
- * leaves it with an [InterruptedException] soon after [Thread.interrupt], holding nothing new.
+ * leaves it with an [InterruptedException] soon after [Thread.interrupt], holding nothing new, and
+ * with `LocksFileException.Closed` when another thread closes the handle.
+ *
+ * Ranges and timeouts are checked by the native core, which throws
+ * `LocksFileException.InvalidRange` (a negative index, an empty range) and
+ * `LocksFileException.InvalidTimeout` (a negative timeout) with the same words in every language.
  */
 class LocksFile private constructor(
     private val native: NativeLocksFile,
@@ -43,8 +49,8 @@ class LocksFile private constructor(
     val isWritable: Boolean get() = native.isWritable()
 
     companion object {
-        /** How long one kernel wait lasts before a blocked thread checks for [Thread.interrupt]. */
-        private const val SLICE_NS = 50_000_000L
+        /** How long one kernel wait lasts before a blocked thread checks for [Thread.interrupt], in seconds. */
+        private const val SLICE_SECONDS = 0.05
 
         /**
          * Opens (or creates, with permission bits [mode] less the umask; never truncates) the lock
@@ -85,7 +91,10 @@ class LocksFile private constructor(
     /** Takes [range] if no other owner is in the way: false on conflict. */
     fun tryAcquire(range: LongRange, mode: LockMode): Boolean = tryAcquire(Span.of(range), mode)
 
-    /** Takes lock [index], waiting at most [timeout]: false at the deadline, holding nothing new. */
+    /**
+     * Takes lock [index], waiting at most [timeout] ([Duration.INFINITE]: no limit): false at the
+     * deadline, holding nothing new.
+     */
     fun acquire(index: Long, mode: LockMode, timeout: Duration): Boolean = acquireTimed(Span.of(index), mode, timeout)
 
     /** Takes [range], waiting at most [timeout]: false at the deadline, holding nothing new. */
@@ -106,7 +115,9 @@ class LocksFile private constructor(
      */
     suspend fun acquireSuspending(range: LongRange, mode: LockMode, timeout: Duration? = null): Boolean {
         val span = Span.of(range)
-        if (tryAcquire(span, mode)) return true
+        // A try on the caller's thread; with the caller's timeout (at most 0), so the core checks it first.
+        val seconds = timeout?.toDouble(DurationUnit.SECONDS) ?: Double.POSITIVE_INFINITY
+        if (waitOnce(span, mode, minOf(seconds, 0.0)) == FastLane.DONE) return true
         var acquired = false
         try {
             return runInterruptible(Dispatchers.IO) {
@@ -175,12 +186,12 @@ class LocksFile private constructor(
     fun held(): List<Held> = native.held().map { Held(it.start.toLong(), it.count?.toLong(), it.mode) }
 
     /** The mode this handle holds lock [index] in, or null. */
-    fun modeOf(index: Long): LockMode? = native.modeOf(Span.of(index).start.toULong())
+    fun modeOf(index: Long): LockMode? = native.modeOf(Span.of(index).checked().start)
 
     /** The locks other owners hold overlapping [range] (default: all), with their processes. */
     fun holders(range: LongRange = 0L..Long.MAX_VALUE): List<Holder> {
-        val span = Span.of(range)
-        return native.holders(span.start.toULong(), span.count.toULong()).map {
+        val span = Span.of(range).checked()
+        return native.holders(span.start, span.count).map {
             Holder(it.start.toLong(), it.count?.toLong(), it.mode, it.kind, it.pid?.toInt())
         }
     }
@@ -188,7 +199,12 @@ class LocksFile private constructor(
     /** Whether the path no longer names the open file (deleted or replaced). */
     fun isStale(): Boolean = native.isStale()
 
-    /** Releases every lock and closes the file. Idempotent; later calls throw `LocksFileException.Closed`. */
+    /**
+     * Releases every lock and closes the file; an acquire waiting on this handle in another thread
+     * ends with `LocksFileException.Closed`, holding nothing new, before this returns. Idempotent;
+     * later calls throw `Closed`. Throws `LocksFileException.NoLocksAvailable` only in
+     * [Scope.PROCESS], when the kernel cannot split a lock (the file is closed all the same).
+     */
     override fun close() = native.closeFile()
 
     override fun toString() = "LocksFile($path, $scope)"
@@ -196,43 +212,53 @@ class LocksFile private constructor(
     // ----- the direct call path ----------------------------------------------------------------
 
     internal fun tryAcquire(span: Span, mode: LockMode): Boolean {
-        val status = FastLane.locksfile_fast_acquire(token, span.start, span.count, flags(mode))
-        if (status == FastLane.FAILED) raise()
-        Reference.reachabilityFence(this) // The token is only valid while this handle is reachable.
-        return status == FastLane.DONE
+        while (true) {
+            val status = FastLane.locksfile_fast_acquire(token, span.start, span.count, span.flags or modeFlags(mode))
+            Reference.reachabilityFence(this) // The token names the native handle only while this one is reachable.
+            when (checked(status)) {
+                FastLane.DONE -> return true
+                FastLane.NOT_ACQUIRED -> return false
+            } // INTERRUPTED: a signal handler ran; try again.
+        }
     }
 
     internal fun acquireBlocking(span: Span, mode: LockMode) {
         if (tryAcquire(span, mode)) return
         while (true) {
             checkInterrupted(span, mode)
-            val status = FastLane.locksfile_fast_acquire_timeout(token, span.start, span.count, flags(mode), SLICE_NS)
-            if (status == FastLane.DONE) break
-            if (status == FastLane.FAILED) raise()
+            if (waitOnce(span, mode, SLICE_SECONDS) == FastLane.DONE) return
         }
-        Reference.reachabilityFence(this)
     }
 
     internal fun acquireTimed(span: Span, mode: LockMode, timeout: Duration): Boolean {
-        require(!timeout.isNegative()) { "timeout must not be negative, got $timeout" }
-        val deadline = System.nanoTime() + timeout.inWholeNanoseconds.coerceAtMost(Long.MAX_VALUE / 2)
+        val seconds = timeout.toDouble(DurationUnit.SECONDS) // INFINITE: +Infinity, no limit
+        val began = System.nanoTime()
+        // The first slice carries the caller's value when it is shorter (a negative one included),
+        // so the core checks it before anything is taken.
+        var left = seconds
         while (true) {
             checkInterrupted(span, mode)
-            val left = (deadline - System.nanoTime()).coerceAtLeast(0)
-            val status = FastLane.locksfile_fast_acquire_timeout(token, span.start, span.count, flags(mode), minOf(left, SLICE_NS))
-            when {
-                status == FastLane.DONE -> break
-                status == FastLane.FAILED -> raise()
-                left <= SLICE_NS && status == FastLane.NOT_ACQUIRED -> return false
+            when (waitOnce(span, mode, minOf(left, SLICE_SECONDS))) {
+                FastLane.DONE -> return true
+                FastLane.NOT_ACQUIRED -> if (left <= SLICE_SECONDS) return false
             }
+            left = maxOf(0.0, seconds - (System.nanoTime() - began) / 1e9)
         }
+    }
+
+    /** One kernel wait of at most [seconds] (checked by the core): DONE, NOT_ACQUIRED or INTERRUPTED. */
+    private fun waitOnce(span: Span, mode: LockMode, seconds: Double): Int {
+        val status = FastLane.locksfile_fast_acquire_timeout(token, span.start, span.count, span.flags or modeFlags(mode), seconds)
         Reference.reachabilityFence(this)
-        return true
+        return checked(status)
     }
 
     internal fun release(span: Span) {
-        if (FastLane.locksfile_fast_release(token, span.start, span.count) != FastLane.DONE) raise()
-        Reference.reachabilityFence(this)
+        while (true) {
+            val status = FastLane.locksfile_fast_release(token, span.start, span.count, span.flags)
+            Reference.reachabilityFence(this)
+            if (checked(status) == FastLane.DONE) return
+        }
     }
 
     internal fun guard(span: Span, mode: LockMode): LockGuard {
@@ -246,12 +272,15 @@ class LocksFile private constructor(
         }
     }
 
-    private fun flags(mode: LockMode) = if (mode == LockMode.WRITE) FastLane.WRITE else 0
+    private fun modeFlags(mode: LockMode) = if (mode == LockMode.WRITE) FastLane.WRITE else 0
 
-    /** Throws the stored error of the failed direct call, as the generated path throws it. */
-    private fun raise(): Nothing {
-        native.raiseFastLaneError()
-        error("the native call failed without an error")
+    /** The status of a direct call; a failure is thrown as the generated path throws it. */
+    private fun checked(status: Int): Int {
+        if (status == FastLane.FAILED) {
+            native.raiseFastLaneError()
+            error("the native call failed without an error")
+        }
+        return status
     }
 }
 
@@ -262,8 +291,8 @@ class LockGuard internal constructor(private val file: LocksFile, private val sp
     /** The first index held. */
     val start: Long get() = span.start
 
-    /** How many locks are held; null for every lock from [start] on. */
-    val count: Long? get() = if (span.count == 0L) null else span.count
+    /** How many locks are held; null for every lock from [start] on (up to [MAX_INDEX]). */
+    val count: Long? get() = if (span.toEnd || span.start + (span.count - 1) == MAX_INDEX) null else span.count
 
     override fun close() {
         if (open) {

@@ -1,6 +1,7 @@
 package dev.locksfile
 
-import dev.locksfile.ffi.LocksFileException
+import dev.locksfile.ffi.LockSpan
+import dev.locksfile.ffi.checkRange
 
 /** How a lock is held: [LockMode.READ] (shared) or [LockMode.WRITE] (exclusive). */
 typealias LockMode = dev.locksfile.ffi.LockMode
@@ -21,40 +22,29 @@ data class Holder(val start: Long, val count: Long?, val mode: LockMode, val kin
 const val MAX_INDEX: Long = Long.MAX_VALUE
 
 /**
- * A validated span of locks: `count` locks from `start`, or every lock from `start` on (`count` 0,
- * as the direct call path encodes it). Counts are unsigned: `0L..Long.MAX_VALUE` has 2^63 locks.
+ * A span of locks as the direct call path takes it: [count] locks from [start], or every lock from
+ * [start] on ([FastLane.TO_END]). Not checked here: the core validates every range and words its
+ * errors (a negative start, a count of 0). Counts are unsigned: `0L..Long.MAX_VALUE` has 2^63 locks.
  */
-internal class Span private constructor(val start: Long, val count: Long) {
+internal class Span private constructor(val start: Long, val count: Long, val flags: Int) {
+    val toEnd: Boolean get() = flags and FastLane.TO_END != 0
 
     fun describe(): String = when {
-        count == 0L -> "$start.."
+        toEnd -> "$start.."
         count == 1L -> "$start"
-        else -> "$start..${start + count - 1}"
+        else -> "$start..${start + (count - 1)}"
     }
 
+    /** The span as the core validates it, for the generated path (a count may not fit a [Long]). */
+    fun checked(): LockSpan = checkRange(start.toString(), if (toEnd) null else count.toULong().toString())
+
     companion object {
-        fun of(index: Long): Span {
-            if (index < 0) throw invalid(index, 1uL, "the index must not be negative")
-            return Span(index, 1)
-        }
+        fun of(index: Long) = Span(index, 1, FastLane.START_SIGNED)
 
-        fun of(range: LongRange): Span {
-            if (range.first < 0) throw invalid(range.first, null, "the range must not start below 0 ($range)")
-            if (range.isEmpty()) throw invalid(range.first, 0uL, "the range is empty ($range)")
-            return Span(range.first, range.last - range.first + 1)
-        }
+        /** An empty range has count 0, which the core reports as such. */
+        fun of(range: LongRange) =
+            Span(range.first, if (range.isEmpty()) 0 else range.last - range.first + 1, FastLane.START_SIGNED)
 
-        fun of(range: IntRange): Span = of(range.first.toLong()..range.last.toLong())
-
-        fun from(start: Long): Span {
-            if (start < 0) throw invalid(start, null, "the start must not be negative")
-            return Span(start, 0)
-        }
-
-        private fun invalid(start: Long, count: ULong?, reason: String) = LocksFileException.InvalidRange(
-            start.toULong(),
-            count,
-            "invalid lock range (start $start, count ${count ?: "open-ended"}): $reason",
-        )
+        fun from(start: Long) = Span(start, 0, FastLane.START_SIGNED or FastLane.TO_END)
     }
 }

@@ -4,13 +4,20 @@ import dev.locksfile.ffi.LocksFileException
 
 import java.io.File
 import java.nio.file.Files
+import java.util.concurrent.CompletableFuture
+import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertTrue
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
+import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
 
-/** Bad input is a typed exception with a clear message, never a crash. */
+/** Bad input is a typed exception with the core's message (the same in every language), never a crash. */
 class BadInputTest {
     private val dir: File = Files.createTempDirectory("locksfile-bad").toFile()
 
@@ -20,29 +27,35 @@ class BadInputTest {
     }
 
     @Test
-    fun `bad ranges throw InvalidRange naming the values`() {
+    fun `bad ranges throw InvalidRange in the core's words`() {
         LocksFile.open(File(dir, "x.lock").path).use { locks ->
-            val cases: List<() -> Unit> = listOf(
-                { locks.acquire(-1, LockMode.READ) },
-                { locks.tryAcquire(-5L..3L, LockMode.WRITE) },
-                { locks.acquire(5L..4L, LockMode.WRITE) },
-                { locks.release(-2) },
-                { locks.acquireFrom(-1, LockMode.READ) },
-                { locks.withWriteLock(3..1) {} },
-                { locks.modeOf(-1) },
+            val cases: List<Pair<String, () -> Unit>> = listOf(
+                "invalid lock range (start -1, count 1): start must not be negative" to { locks.acquire(-1, LockMode.READ) },
+                "invalid lock range (start -5, count 9): start must not be negative" to { locks.tryAcquire(-5L..3L, LockMode.WRITE) },
+                "invalid lock range (start 5, count 0): count must be at least 1" to { locks.acquire(5L..4L, LockMode.WRITE) },
+                "invalid lock range (start 5, count 0): count must be at least 1" to { locks.acquire(5L..4L, LockMode.READ, 1.seconds) },
+                "invalid lock range (start 1, count 0): count must be at least 1" to { locks.release(LongRange.EMPTY) },
+                "invalid lock range (start -2, count 1): start must not be negative" to { locks.release(-2) },
+                "invalid lock range (start -1, count open-ended): start must not be negative" to { locks.acquireFrom(-1, LockMode.READ) },
+                "invalid lock range (start -1, count open-ended): start must not be negative" to { locks.releaseFrom(-1) },
+                "invalid lock range (start 3, count 0): count must be at least 1" to { locks.withWriteLock(3..1) {} },
+                "invalid lock range (start -1, count 1): start must not be negative" to { locks.modeOf(-1) },
+                "invalid lock range (start 4, count 0): count must be at least 1" to { locks.holders(4L..0L) },
+                "invalid lock range (start -1, count 1): start must not be negative" to {
+                    runBlocking { locks.acquireSuspending(-1, LockMode.WRITE) }
+                },
             )
-            for (case in cases) {
+            for ((expected, case) in cases) {
                 val error = assertFailsWith<LocksFileException.InvalidRange> { case() }
-                assertTrue(error.detail.startsWith("invalid lock range"), error.detail)
+                assertEquals(expected, error.detail)
             }
-            val empty = assertFailsWith<LocksFileException.InvalidRange> { locks.acquire(5L..4L, LockMode.READ) }
-            assertTrue(empty.detail.contains("empty") && empty.detail.contains("5"), empty.detail)
             assertEquals(emptyList(), locks.held())
             // The largest index works; one past it cannot be named by a Long at all.
             locks.acquire(MAX_INDEX, LockMode.WRITE)
             assertEquals(LockMode.WRITE, locks.modeOf(MAX_INDEX))
             locks.acquire(0L..MAX_INDEX, LockMode.READ)
-            assertEquals(listOf(Held(0, null, LockMode.READ)), locks.held().map { it.copy(count = null) })
+            assertEquals(listOf(Held(0, null, LockMode.READ)), locks.held())
+            locks.write(1L..MAX_INDEX).use { guard -> assertEquals(null, guard.count) }
         }
     }
 
@@ -60,14 +73,49 @@ class BadInputTest {
         locks.close()
         locks.close()
         assertFailsWith<LocksFileException.Closed> { locks.acquire(1, LockMode.READ) }
+        assertFailsWith<LocksFileException.Closed> { locks.tryAcquire(1, LockMode.READ) }
+        assertFailsWith<LocksFileException.Closed> { locks.acquire(1, LockMode.READ, 1.seconds) }
+        assertFailsWith<LocksFileException.Closed> { runBlocking { locks.acquireSuspending(1, LockMode.READ) } }
         assertFailsWith<LocksFileException.Closed> { locks.release(1) }
         assertFailsWith<LocksFileException.Closed> { locks.held() }
     }
 
     @Test
-    fun `negative timeouts are rejected`() {
+    fun `negative timeouts throw InvalidTimeout in the core's words, taking nothing`() {
         LocksFile.open(File(dir, "t.lock").path).use { locks ->
-            assertFailsWith<IllegalArgumentException> { locks.acquire(1, LockMode.READ, java.time.Duration.ofSeconds(-1)) }
+            val cases: List<Pair<String, () -> Unit>> = listOf(
+                "invalid timeout -1: a timeout is a number of seconds, at least 0" to
+                    { locks.acquire(1, LockMode.READ, java.time.Duration.ofSeconds(-1)) },
+                "invalid timeout -0.25: a timeout is a number of seconds, at least 0" to
+                    { locks.acquire(1L..3L, LockMode.WRITE, (-250).milliseconds) },
+                "invalid timeout -inf: a timeout is a number of seconds, at least 0" to
+                    { locks.acquire(1, LockMode.WRITE, -Duration.INFINITE) },
+                "invalid timeout -2: a timeout is a number of seconds, at least 0" to
+                    { runBlocking { locks.acquireSuspending(1, LockMode.WRITE, (-2).seconds) } },
+            )
+            for ((expected, case) in cases) {
+                val error = assertFailsWith<LocksFileException.InvalidTimeout> { case() }
+                assertEquals(expected, error.detail)
+            }
+            assertEquals(emptyList(), locks.held())
+        }
+    }
+
+    @Test
+    fun `an infinite timeout waits without limit`() {
+        LocksFile.open(File(dir, "i.lock").path).use { locks ->
+            assertTrue(locks.acquire(1, LockMode.WRITE, Duration.INFINITE))
+            assertTrue(locks.acquire(2L..3L, LockMode.READ, java.time.Duration.ofSeconds(Long.MAX_VALUE)))
+            assertTrue(runBlocking { locks.acquireSuspending(4, LockMode.WRITE, Duration.INFINITE) })
+            assertEquals(listOf(Held(1, 1, LockMode.WRITE), Held(2, 2, LockMode.READ), Held(4, 1, LockMode.WRITE)), locks.held())
+            // And it does wait: another handle's infinite wait ends when the lock is released.
+            LocksFile.open(File(dir, "i.lock").path).use { other ->
+                val waiter = CompletableFuture.supplyAsync { other.acquire(1, LockMode.WRITE, Duration.INFINITE) }
+                ProcLocks(File(dir, "i.lock")).awaitWaiter(1)
+                assertFalse(waiter.isDone)
+                locks.release(1)
+                assertTrue(waiter.get(10, TimeUnit.SECONDS))
+            }
         }
     }
 }

@@ -10,11 +10,9 @@ import kotlin.test.assertFalse
 import kotlin.test.assertTrue
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
-import kotlinx.coroutines.TimeoutCancellationException
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.async
-import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
-import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
 
@@ -36,7 +34,7 @@ class ThreadsTest {
                 assertFalse(second.tryAcquire(1, LockMode.READ))
                 val got = CountDownLatch(1)
                 val waiter = Thread { second.acquire(1, LockMode.WRITE); got.countDown() }.apply { start() }
-                Thread.sleep(200)
+                ProcLocks(File(path)).awaitWaiter(1)
                 assertEquals(1, got.count, "the second handle waits")
                 first.release(1)
                 waiter.join(10_000)
@@ -80,7 +78,7 @@ class ThreadsTest {
                             thrown.set(e)
                         }
                     }.apply { start() }
-                    Thread.sleep(200)
+                    ProcLocks(File(path)).awaitWaiter(2)
                     val interrupted = System.nanoTime()
                     waiter.interrupt()
                     waiter.join(10_000)
@@ -100,16 +98,19 @@ class ThreadsTest {
             assertEquals("ok", holder.ask("acquire write 3 block"))
             LocksFile.open(path).use { locks ->
                 runBlocking {
-                    // runBlocking has one thread: the ticker only runs if the wait does not block it.
-                    var ticks = 0
-                    val ticker = async { repeat(20) { ticks++; delay(10) } }
-                    val cancelled = runCatching { withTimeout(300.milliseconds) { locks.acquireSuspending(3, LockMode.WRITE) } }
-                    assertTrue(cancelled.exceptionOrNull() is TimeoutCancellationException, "${cancelled.exceptionOrNull()}")
-                    ticker.await()
-                    assertEquals(20, ticks)
+                    // runBlocking has one thread: this coroutine sees the wait queued in the kernel
+                    // only if the wait does not block that thread (else the test times out).
+                    val table = ProcLocks(File(path))
+                    val cancelled = async { locks.acquireSuspending(3, LockMode.WRITE) }
+                    table.awaitWaiterSuspending(3)
+                    cancelled.cancel()
+                    val thrown = runCatching { cancelled.await() }.exceptionOrNull()
+                    assertTrue(thrown is CancellationException, "$thrown")
+                    assertEquals(emptyList(), locks.held())
+                    assertEquals(0, table.waiters(3), "the cancelled wait left the kernel's queue")
                     assertFalse(locks.acquireSuspending(3, LockMode.READ, 100.milliseconds))
                     val waiter = async { locks.acquireSuspending(3L..3L, LockMode.WRITE) }
-                    delay(100)
+                    table.awaitWaiterSuspending(3)
                     assertEquals("ok", holder.ask("release 3"))
                     assertTrue(waiter.await())
                 }

@@ -71,8 +71,11 @@ object Worker {
                 return "ok"
             }
             "close" -> {
-                file?.close()
-                file = null
+                try {
+                    file?.close()
+                } finally {
+                    file = null // closed even when close reports an error
+                }
                 return "ok"
             }
             "channel-open" -> {

@@ -38,11 +38,6 @@ class WorkerProcess(path: File?, scope: Scope = Scope.OPEN_FILE) : AutoCloseable
         return reply()
     }
 
-    fun assertBlocked() {
-        val reply = replies.poll(300, TimeUnit.MILLISECONDS)
-        check(reply == null) { "expected the worker to be blocked, got $reply" }
-    }
-
     fun canTake(mode: String, range: String): Boolean = when (val reply = ask("acquire $mode $range try")) {
         "ok" -> { check(ask("release $range") == "ok"); true }
         "busy" -> false
