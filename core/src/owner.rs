@@ -453,22 +453,23 @@ impl Owner {
     }
 
     /// Sets each piece to `mode`, waiting as `wait` allows: in the kernel's queue, cut off by the
-    /// wake signal (deadline, or `close`), or polling when that signal cannot reach this thread.
+    /// wake signal (deadline, or `close`), or polling when that signal is not ours any more.
     fn wait_pieces(&self, file: &File, view: ViewId, pieces: &[(u64, u64)], mode: LockMode, wait: Wait) -> Result<(), SetError> {
-        let timer = match wait {
+        let deadline = match wait {
             Wait::Try => return Err(SetError::Conflict), // Never waits: `acquire` answered already.
-            Wait::Block if wake::usable().is_some() => None,
-            Wait::Block => return self.poll_pieces(file, view, pieces, mode, wait),
-            Wait::Until(deadline) => match DeadlineTimer::arm(deadline) {
-                Some(timer) => Some(timer),
-                None => return self.poll_pieces(file, view, pieces, mode, wait),
-            },
+            Wait::Block => None,
+            Wait::Until(deadline) => Some(deadline),
         };
-        for &(start, end) in pieces {
-            self.set(file.as_fd(), op(mode), start, end, true)?;
-        }
-        drop(timer);
-        Ok(())
+        let Some(armed) = wake::arm_for_wait() else { return self.poll_pieces(file, view, pieces, mode, wait) };
+        let timer = match deadline.map(|deadline| DeadlineTimer::arm(deadline, armed.signal())) {
+            Some(None) => return self.poll_pieces(file, view, pieces, mode, wait),
+            Some(timer) => timer,
+            None => None,
+        };
+        let result = pieces.iter().try_for_each(|&(start, end)| self.set(file.as_fd(), op(mode), start, end, true));
+        drop(timer); // Before the signal is blocked again: a last expiry is delivered, not left pending.
+        drop(armed);
+        result
     }
 
     /// The fallback wait: retries without waiting, sleeping in between on the `settled` event (so

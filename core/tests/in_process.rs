@@ -417,3 +417,51 @@ fn a_fork_during_an_open_does_not_keep_the_new_handles_locks_alive() {
     }
     assert!(survived, "a forked child kept its dead parent's locks alive");
 }
+
+// ----- Threads that block every signal (Swift's and Dispatch's pool threads) -------------------
+
+/// Blocks every signal in this thread.
+fn block_every_signal() {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask only reads it.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+}
+
+fn blocked_in_this_thread(signal: libc::c_int) -> bool {
+    // SAFETY: a null new set only reads the current mask.
+    unsafe {
+        let mut mask: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut mask);
+        libc::sigismember(&mask, signal) == 1
+    }
+}
+
+#[test]
+fn a_thread_that_blocks_every_signal_still_waits_in_the_kernels_queue() {
+    let path = temp_dir("blocked-signals").join("test.lock");
+    let mut holder = Worker::start(&path, Scope::OpenFile);
+    assert_eq!(holder.ask("acquire write 6 block"), "ok");
+    let file = LocksFile::open(&path).unwrap();
+    std::thread::scope(|scope| {
+        let (timed_out_sender, timed_out) = std::sync::mpsc::channel();
+        let file = &file;
+        let waiter = scope.spawn(move || {
+            block_every_signal();
+            timed_out_sender.send(file.acquire_timeout(6, LockMode::Write, Duration::from_millis(200))).unwrap();
+            let blocking = file.acquire(6, LockMode::Write);
+            (blocking, (libc::SIGRTMIN()..=libc::SIGRTMAX()).all(blocked_in_this_thread))
+        });
+        let timed_out = timed_out.recv_timeout(common::REPLY_TIMEOUT).expect("the timed wait ended");
+        assert!(matches!(timed_out, Ok(false)), "{timed_out:?}");
+        // Queued in the kernel (a polling wait would not show there), and ended by close().
+        wait_until("the blocking wait is queued in the kernel", || waiting_requests(&path) == 1);
+        file.close().unwrap();
+        let (blocking, still_blocked) = waiter.join().unwrap();
+        assert!(matches!(blocking, Err(Error::Closed { .. })), "{blocking:?}");
+        assert!(still_blocked, "the thread's signal mask was not restored");
+    });
+    assert_eq!(waiting_requests(&path), 0);
+}

@@ -1,13 +1,11 @@
 //! The UDL's `LocksFile` object: the core's handle, and its token on the direct path.
 
 use std::sync::Arc;
-use std::time::Duration;
-
 use locksfile::{LockMode, Scope};
 
 use crate::error::LocksFileError;
 use crate::tokens;
-use crate::types::{lock_range, HeldRange, Holder, OpenOptions};
+use crate::types::{lock_range, timeout, HeldRange, Holder, OpenOptions};
 
 /// An open lock file, as the generated bindings see it.
 pub struct LocksFile {
@@ -68,9 +66,13 @@ impl LocksFile {
         start: u64,
         count: Option<u64>,
         mode: LockMode,
-        timeout: Duration,
+        timeout_seconds: f64,
     ) -> Result<bool, LocksFileError> {
-        Ok(self.core.acquire_timeout(lock_range(start, count)?, mode, timeout)?)
+        let range = lock_range(start, count)?;
+        Ok(match timeout(timeout_seconds)? {
+            Some(limit) => self.core.acquire_timeout(range, mode, limit)?,
+            None => self.core.acquire(range, mode).map(|()| true)?,
+        })
     }
 
     pub fn release(&self, start: u64, count: Option<u64>) -> Result<(), LocksFileError> {

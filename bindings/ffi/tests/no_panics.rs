@@ -31,7 +31,7 @@ fn bad_ranges_are_errors_on_both_paths() {
         let error = file.acquire(start, count, LockMode::Write).unwrap_err();
         assert!(matches!(error, LocksFileError::InvalidRange { .. }), "{error:?}");
         assert!(file.try_acquire(start, count, LockMode::Read).is_err());
-        assert!(file.acquire_timeout(start, count, LockMode::Read, Duration::MAX).is_err());
+        assert!(file.acquire_timeout(start, count, LockMode::Read, f64::INFINITY).is_err());
         assert!(file.release(start, count).is_err());
         assert!(file.holders(start, count).is_err());
     }
@@ -62,6 +62,8 @@ fn bad_timeouts_are_errors() {
         assert_eq!(locksfile_fast_acquire_timeout(token, 0, 1, 0, bad), LOCKSFILE_FAILED, "{bad}");
         let error = fast_error(&file);
         assert!(matches!(error, LocksFileError::InvalidTimeout { .. }), "{bad}: {error:?}");
+        let generated = file.acquire_timeout(0, Some(1), LockMode::Read, bad).unwrap_err();
+        assert_eq!(format!("{generated:?}"), format!("{error:?}"));
     }
     for fine in [0.0, 1e300, f64::MAX] {
         assert_eq!(locksfile_fast_acquire_timeout(token, 0, 1, 0, fine), LOCKSFILE_DONE, "{fine}");

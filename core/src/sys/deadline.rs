@@ -18,10 +18,9 @@ pub(crate) struct DeadlineTimer {
 }
 
 impl DeadlineTimer {
-    /// Arms a timer for `deadline`, or `None` when this thread cannot be woken by one (the caller
-    /// then polls).
-    pub(crate) fn arm(deadline: Instant) -> Option<Self> {
-        let signal = wake::usable()?;
+    /// Arms a timer that sends `signal` (see `wake::arm_for_wait`) to this thread from `deadline`
+    /// on, or `None` when the system refuses one (the caller then polls).
+    pub(crate) fn arm(deadline: Instant, signal: libc::c_int) -> Option<Self> {
         let first = deadline.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
         // SAFETY: `event` is a zeroed sigevent with the fields SIGEV_THREAD_ID reads set; the
         // thread id is the calling thread's. `timer_create` writes `id` on success only, and the

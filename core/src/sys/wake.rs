@@ -138,11 +138,50 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void
     }
 }
 
-/// The signal, if it can end this thread's wait right now: ours is still the disposition (another
-/// library may have replaced it since), and this thread does not block it.
-pub(crate) fn usable() -> Option<libc::c_int> {
-    let chosen = chosen()?;
-    (is_ours(chosen.signal) && deliverable(chosen.signal)).then_some(chosen.signal)
+/// The wake signal, ready to end this thread's next kernel wait, or `None` when the signal is not
+/// ours any more (another library may have replaced it since) and the caller must poll. A thread
+/// that blocks the signal (Swift's and Dispatch's pool threads block every signal) gets it
+/// unblocked until the returned guard drops: only our timers and kicks, aimed at this very thread,
+/// arrive on it then.
+pub(crate) fn arm_for_wait() -> Option<Armed> {
+    let signal = chosen()?.signal;
+    if !is_ours(signal) {
+        return None;
+    }
+    let reblock = !deliverable(signal) && set_blocked(signal, false);
+    Some(Armed { signal, reblock })
+}
+
+/// The wake signal armed for one wait (see [`arm_for_wait`]); restores the thread's mask on drop.
+pub(crate) struct Armed {
+    signal: libc::c_int,
+    reblock: bool,
+}
+
+impl Armed {
+    pub(crate) fn signal(&self) -> libc::c_int {
+        self.signal
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if self.reblock {
+            set_blocked(self.signal, true);
+        }
+    }
+}
+
+/// Blocks or unblocks `signal` for this thread; whether it worked.
+fn set_blocked(signal: libc::c_int, blocked: bool) -> bool {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises `set`, sigaddset and pthread_sigmask only read it.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), signal);
+        let how = if blocked { libc::SIG_BLOCK } else { libc::SIG_UNBLOCK };
+        libc::pthread_sigmask(how, set.as_ptr(), ptr::null_mut()) == 0
+    }
 }
 
 fn is_ours(signal: libc::c_int) -> bool {

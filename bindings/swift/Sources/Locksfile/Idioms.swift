@@ -76,13 +76,9 @@ extension LocksFile {
         let began = clock.now
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, Error>) in
+                // (Started from the cooperative pool, this thread blocks every signal; the core
+                // unblocks its wake signal for each wait, so the wait still queues in the kernel.)
                 let waiter = Thread {
-                    // Started from the cooperative pool, this thread inherits its mask, which blocks
-                    // every signal: then the core's wake signal cannot end a kernel wait, and the
-                    // core polls outside the kernel's queue. A thread of its own unblocks them.
-                    var none = sigset_t()
-                    sigemptyset(&none)
-                    pthread_sigmask(SIG_SETMASK, &none, nil)
                     do {
                         while true {
                             if cancelled.isSet { continuation.resume(throwing: CancellationError()); return }

@@ -150,7 +150,7 @@ func handle(_ words: [String]) throws -> String {
         case let wait where wait.hasPrefix("timeout="):
             let ms = Double(try number(wait.dropFirst("timeout=".count)))
             let began = Date()
-            if try file.acquireTimeout(start: start, count: count, mode: mode, timeout: ms / 1000) { return "ok" }
+            if try file.acquireTimeout(start: start, count: count, mode: mode, timeoutSeconds: ms / 1000) { return "ok" }
             return "timeout \(Int(Date().timeIntervalSince(began) * 1000))"
         default:
             throw ProtocolError(description: "bad wait \(words[3])")

@@ -15,7 +15,7 @@ final class CloseTests: LocksfileTestCase {
         ("async acquire", { locks in try blockOn { _ = try await locks.acquire(.write, 5..<6) } }),
         ("async acquire with a timeout", { locks in try blockOn { _ = try await locks.acquire(.write, 5..<6, timeout: .seconds(60)) } }),
         ("generated acquire", { try $0.acquire(start: 5, count: 1, mode: .write) }),
-        ("generated acquireTimeout", { _ = try $0.acquireTimeout(start: 5, count: 1, mode: .write, timeout: 60) }),
+        ("generated acquireTimeout", { _ = try $0.acquireTimeout(start: 5, count: 1, mode: .write, timeoutSeconds: 60) }),
     ]
 
     /// Runs `wait` on a thread of its own; `ended` reports how it ended, and when.
