@@ -32,7 +32,7 @@ use crate::range::LockRange;
 use crate::record::{LockRecord, Run};
 use crate::registry::{self, FileId};
 use crate::sys::deadline::DeadlineTimer;
-use crate::sys::fcntl::{set_lock, LockKind, LockOp, SetError};
+use crate::sys::fcntl::{set_lock, set_lock_waiting, LockKind, LockOp, SetError};
 use crate::sys::fork;
 use crate::sys::futex::{Event, Mutex, MutexGuard, Woken};
 use crate::sys::wake;
@@ -85,10 +85,12 @@ pub(crate) struct Owner {
 }
 
 struct State {
-    /// The descriptor; `None` once the owner is retired (every view closed). Kernel waits hold a
-    /// clone, so it stays open while they run.
-    file: Option<Arc<File>>,
+    /// The descriptor; `None` once the owner is retired (every view closed). Kernel waits use its
+    /// number without this lock: it stays open while they run (a view's waits end before it closes).
+    file: Option<File>,
     views: Vec<View>,
+    /// Views whose `close` is under way (gone from `views`): a second `close` waits for the first.
+    closing: Vec<ViewId>,
     waits: Vec<InFlight>,
     /// Other descriptors of the file (classic owners only), whose close would drop the process's
     /// classic locks: closed as soon as the owner holds none (see `registry`).
@@ -112,6 +114,9 @@ struct InFlight {
     end: u64,
     /// The waiting thread, kicked when its view closes.
     thread: libc::pid_t,
+    /// Whether the thread waits in the kernel for the wake signal to end its wait (else it polls:
+    /// kicking it would send a signal that is not ours any more).
+    kickable: bool,
     /// Another thread lowered the kernel's locks in the range meanwhile.
     disturbed: bool,
 }
@@ -134,8 +139,9 @@ impl Pieces {
 impl Owner {
     pub(crate) fn new(file: File, path: PathBuf, kind: LockKind, writable: bool, id: FileId) -> Arc<Self> {
         let state = State {
-            file: Some(Arc::new(file)),
+            file: Some(file),
             views: Vec::new(),
+            closing: Vec::new(),
             waits: Vec::new(),
             parked: Vec::new(),
             next_token: 0,
@@ -258,11 +264,11 @@ impl Owner {
         // Then wait in the kernel, without the state lock, the range marked as in flight.
         loop {
             let pieces = state.pieces(start, end, mode);
-            let file = Arc::clone(state.file());
-            let token = state.begin_wait(view, start, end);
+            let fd = state.fd().as_raw_fd();
+            let armed = wake::arm_for_wait();
+            let token = state.begin_wait(view, start, end, armed.is_some());
             drop(state);
-            let outcome = self.wait_pieces(&file, view, pieces.as_slice(), mode, wait);
-            drop(file);
+            let outcome = self.wait_pieces(fd, view, pieces.as_slice(), mode, wait, armed);
             state = self.state();
             let disturbed = state.end_wait(token).map_or(true, |wait| wait.disturbed);
             self.settled.notify_all();
@@ -318,9 +324,13 @@ impl Owner {
     /// `Closed`; `NoLocksAvailable` when the kernel cannot split a lock to release part of it
     /// (nothing is released then).
     pub(crate) fn release(&self, view: ViewId, range: LockRange) -> Result<()> {
-        let (start, end) = (range.start(), range.raw_end());
         let mut state = self.state();
         self.check_open(&state, view)?;
+        self.release_locked(&mut state, view, range.start(), range.raw_end())
+    }
+
+    /// Releases `[start, end)` for the open `view`, under the state lock.
+    fn release_locked(&self, state: &mut State, view: ViewId, start: u64, end: u64) -> Result<()> {
         let record = state.record_mut(view);
         if record.overlapping(start, end).next().is_none() {
             return Ok(()); // Holds nothing there: nothing to tell the kernel.
@@ -328,16 +338,16 @@ impl Owner {
         if state.views.len() == 1 && state.parked.is_empty() && !state.waits_overlap(start, end) {
             // The common case: the kernel holds exactly this record, so one unlock makes it so.
             self.set(state.fd(), LockOp::Unlock, start, end, false)
-                .map_err(|error| self.error(&state, error, LockRange::from_bounds(start, end), LockMode::Read))?;
+                .map_err(|error| self.error(state, error, LockRange::from_bounds(start, end), LockMode::Read))?;
             state.record_mut(view).set(start, end, None);
             return Ok(());
         }
         let record = state.record_mut(view);
         let before: Vec<Run> = record.overlapping(start, end).collect();
         record.set(start, end, None);
-        if let Err(error) = self.reconcile(&mut state, start, end) {
+        if let Err(error) = self.reconcile(state, start, end) {
             state.record_mut(view).restore(start, end, &before);
-            let _ = self.reconcile(&mut state, start, end);
+            let _ = self.reconcile(state, start, end);
             return Err(error);
         }
         state.close_parked_if_idle();
@@ -349,13 +359,10 @@ impl Owner {
     /// # Errors
     /// As [`Self::release`].
     pub(crate) fn release_all(&self, view: ViewId) -> Result<()> {
-        let span = {
-            let mut state = self.state();
-            self.check_open(&state, view)?;
-            state.record_mut(view).span()
-        };
-        match span {
-            Some((start, end)) => self.release(view, LockRange::from_bounds(start, end)),
+        let mut state = self.state();
+        self.check_open(&state, view)?;
+        match state.record_mut(view).span() {
+            Some((start, end)) => self.release_locked(&mut state, view, start, end),
             None => Ok(()),
         }
     }
@@ -380,16 +387,24 @@ impl Owner {
     /// (it is released when the owner retires).
     pub(crate) fn close_view(&self, view: ViewId) -> Result<()> {
         let mut state = self.state();
-        let Some(at) = state.position(view) else { return Ok(()) };
+        let Some(at) = state.position(view) else {
+            // Closed already, or closing in another thread: return once that close is done.
+            while state.closing.contains(&view) {
+                let seen = self.settled.current();
+                drop(state);
+                self.settled.wait(seen, None);
+                state = self.state();
+            }
+            return Ok(());
+        };
         let record = state.views.swap_remove(at).record;
+        state.closing.push(view);
         // Waiters of this view inside the process look again and leave; those in the kernel are
         // kicked out and undo what they took. Then what the view held is released.
         self.settled.notify_all();
         while let Some(threads) = state.threads_waiting(view) {
-            if let Some(signal) = wake::installed() {
-                for thread in threads {
-                    wake::kick(signal, thread);
-                }
+            for thread in threads {
+                wake::kick(thread);
             }
             let seen = self.settled.current();
             drop(state);
@@ -406,6 +421,8 @@ impl Owner {
         if unused {
             self.retire();
         }
+        self.state().closing.retain(|&closing| closing != view);
+        self.settled.notify_all();
         released
     }
 
@@ -433,8 +450,7 @@ impl Owner {
         // Unlocked explicitly: a forked child or a passed descriptor may keep the open file alive.
         let _ = set_lock(file.as_fd(), self.kind, LockOp::Unlock, 0, 0, false);
         state.parked.clear(); // Nothing is held any more.
-        // Every clone belonged to a kernel wait, and waits end before their view closes.
-        Arc::try_unwrap(file).ok()
+        Some(file)
     }
 
     /// Sets `[start, end)` to `mode` without waiting, in one request or (around other views'
@@ -453,20 +469,28 @@ impl Owner {
     }
 
     /// Sets each piece to `mode`, waiting as `wait` allows: in the kernel's queue, cut off by the
-    /// wake signal (deadline, or `close`), or polling when that signal is not ours any more.
-    fn wait_pieces(&self, file: &File, view: ViewId, pieces: &[(u64, u64)], mode: LockMode, wait: Wait) -> Result<(), SetError> {
+    /// wake signal (`armed`: deadline, or `close`), or polling when that signal is not ours any more.
+    fn wait_pieces(
+        &self,
+        fd: RawFd,
+        view: ViewId,
+        pieces: &[(u64, u64)],
+        mode: LockMode,
+        wait: Wait,
+        armed: Option<wake::Armed>,
+    ) -> Result<(), SetError> {
         let deadline = match wait {
             Wait::Try => return Err(SetError::Conflict), // Never waits: `acquire` answered already.
             Wait::Block => None,
             Wait::Until(deadline) => Some(deadline),
         };
-        let Some(armed) = wake::arm_for_wait() else { return self.poll_pieces(file, view, pieces, mode, wait) };
+        let Some(armed) = armed else { return self.poll_pieces(fd, view, pieces, mode, wait) };
         let timer = match deadline.map(|deadline| DeadlineTimer::arm(deadline, armed.signal())) {
-            Some(None) => return self.poll_pieces(file, view, pieces, mode, wait),
+            Some(None) => return self.poll_pieces(fd, view, pieces, mode, wait),
             Some(timer) => timer,
             None => None,
         };
-        let result = pieces.iter().try_for_each(|&(start, end)| self.set(file.as_fd(), op(mode), start, end, true));
+        let result = pieces.iter().try_for_each(|&(start, end)| self.set_waiting(fd, op(mode), start, end, true));
         drop(timer); // Before the signal is blocked again: a last expiry is delivered, not left pending.
         drop(armed);
         result
@@ -474,11 +498,11 @@ impl Owner {
 
     /// The fallback wait: retries without waiting, sleeping in between on the `settled` event (so
     /// that `close` and signal handlers end it promptly).
-    fn poll_pieces(&self, file: &File, view: ViewId, pieces: &[(u64, u64)], mode: LockMode, wait: Wait) -> Result<(), SetError> {
+    fn poll_pieces(&self, fd: RawFd, view: ViewId, pieces: &[(u64, u64)], mode: LockMode, wait: Wait) -> Result<(), SetError> {
         let mut pause = POLL_FIRST;
         for &(start, end) in pieces {
             loop {
-                match self.set(file.as_fd(), op(mode), start, end, false) {
+                match self.set_waiting(fd, op(mode), start, end, false) {
                     Ok(()) => break,
                     Err(SetError::Conflict) => {}
                     Err(error) => return Err(error),
@@ -522,6 +546,12 @@ impl Owner {
         set_lock(fd, self.kind, op, l_start, l_len, wait)
     }
 
+    /// [`Self::set`] outside the state lock, during a registered wait (the descriptor stays open).
+    fn set_waiting(&self, fd: RawFd, op: LockOp, start: u64, end: u64, wait: bool) -> Result<(), SetError> {
+        let (l_start, l_len) = LockRange::from_bounds(start, end).to_fcntl();
+        set_lock_waiting(fd, self.kind, op, l_start, l_len, wait)
+    }
+
     fn check_open(&self, state: &State, view: ViewId) -> Result<()> {
         match state.position(view) {
             Some(_) => Ok(()),
@@ -563,13 +593,11 @@ impl Drop for Owner {
         fork::unregister_lock(self.state.raw());
         // Only an owner that never had a view is still holding its descriptor here.
         if let Some(file) = self.state.get_mut().file.take() {
-            if let Ok(file) = Arc::try_unwrap(file) {
-                let _ = set_lock(file.as_fd(), self.kind, LockOp::Unlock, 0, 0, false);
-                if self.kind == LockKind::Ofd {
-                    fork::untrack_ofd(file.as_raw_fd());
-                }
-                registry::retire_descriptor(self.id, file);
+            let _ = set_lock(file.as_fd(), self.kind, LockOp::Unlock, 0, 0, false);
+            if self.kind == LockKind::Ofd {
+                fork::untrack_ofd(file.as_raw_fd());
             }
+            registry::retire_descriptor(self.id, file);
         }
     }
 }
@@ -594,11 +622,7 @@ impl State {
 
     /// The descriptor of a live owner (one with an open view).
     fn fd(&self) -> BorrowedFd<'_> {
-        self.file().as_fd()
-    }
-
-    fn file(&self) -> &Arc<File> {
-        self.file.as_ref().expect("an owner with an open view is not retired")
+        self.file.as_ref().expect("an owner with an open view is not retired").as_fd()
     }
 
     /// Closes the parked descriptors once the owner holds nothing and waits for nothing: no
@@ -613,10 +637,11 @@ impl State {
         self.waits.iter().any(|w| w.start < end && start < w.end)
     }
 
-    fn begin_wait(&mut self, view: ViewId, start: u64, end: u64) -> u64 {
+    fn begin_wait(&mut self, view: ViewId, start: u64, end: u64, kickable: bool) -> u64 {
         let token = self.next_token;
         self.next_token += 1;
-        self.waits.push(InFlight { token, view, start, end, thread: wake::current_thread(), disturbed: false });
+        let thread = wake::current_thread();
+        self.waits.push(InFlight { token, view, start, end, thread, kickable, disturbed: false });
         token
     }
 
@@ -632,10 +657,12 @@ impl State {
         }
     }
 
-    /// The threads in a kernel wait for `view`, if any.
+    /// While `view` has waits in flight: the threads to kick out of the kernel (those polling are
+    /// woken by the `settled` event).
     fn threads_waiting(&self, view: ViewId) -> Option<Vec<libc::pid_t>> {
-        let threads: Vec<libc::pid_t> = self.waits.iter().filter(|w| w.view == view).map(|w| w.thread).collect();
-        (!threads.is_empty()).then_some(threads)
+        let mut waits = self.waits.iter().filter(|w| w.view == view).peekable();
+        waits.peek()?;
+        Some(waits.filter(|w| w.kickable).map(|w| w.thread).collect())
     }
 
     /// The kernel requests for taking `[start, end)` in `mode`. One request (atomic, converting

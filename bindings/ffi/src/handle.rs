@@ -114,6 +114,9 @@ impl LocksFile {
 
 impl Drop for LocksFile {
     fn drop(&mut self) {
+        // Closed now, not when the token's last user lets go: a direct call in flight in a thread
+        // that a fork left behind would otherwise keep it open for ever.
+        let _ = self.core.close();
         tokens::unregister(self.token);
     }
 }

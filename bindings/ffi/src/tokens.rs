@@ -129,10 +129,13 @@ fn release(slot: &'static Slot, index: u32) {
         // SAFETY: `file` came from Arc::into_raw in `register`, and is taken out exactly once.
         drop(unsafe { Arc::from_raw(file) });
     }
-    let next = match (before >> 32).wrapping_add(1) & 0xffff_ffff {
-        0 => 1,
-        generation => generation,
-    };
+    let next = (before >> 32) + 1;
+    if next > u64::from(u32::MAX) {
+        // Every generation of this slot was handed out: retire it rather than let an old token
+        // name a new handle (it stays at references 0, so no lookup succeeds).
+        slot.word.store(u64::from(u32::MAX) << 32, Ordering::Release);
+        return;
+    }
     slot.word.store(next << 32, Ordering::Release);
     push_free(slot, index);
 }

@@ -48,16 +48,33 @@ pub(crate) fn lock_range(start: u64, count: Option<u64>) -> Result<LockRange, Lo
 /// 64 bits), validated by the core: the one place every language's range errors are worded.
 ///
 /// # Errors
-/// `InvalidRange`.
+/// `InvalidRange`, naming the values as given.
 pub fn check_range(start: String, count: Option<String>) -> Result<LockSpan, LocksFileError> {
-    let range = LockRange::checked(decimal(&start), count.as_deref().map(decimal))?;
-    Ok(LockSpan { start: range.start(), count: range.count() })
+    let (start_value, count_value) = (decimal(&start)?, count.as_deref().map(decimal).transpose()?);
+    match LockRange::checked(start_value, count_value) {
+        Ok(range) => Ok(LockSpan { start: range.start(), count: range.count() }),
+        Err(error) => {
+            // A value past an i128 was judged by a stand-in of its sign: name the caller's.
+            let mut detail = error.to_string();
+            for (text, value) in [(Some(start.trim()), Some(start_value)), (count.as_deref().map(str::trim), count_value)] {
+                if let (Some(text), Some(value @ (i128::MIN | i128::MAX))) = (text, value) {
+                    detail = detail.replacen(&value.to_string(), text, 1);
+                }
+            }
+            Err(LocksFileError::InvalidRange { detail })
+        }
+    }
 }
 
-/// A decimal integer, saturated to the widest the core's messages name (far past any index).
-fn decimal(text: &str) -> i128 {
+/// A decimal integer; one too wide for an i128 becomes the widest of its sign (the core only
+/// needs to know it is far out of range).
+fn decimal(text: &str) -> Result<i128, LocksFileError> {
     let text = text.trim();
-    text.parse().unwrap_or(if text.starts_with('-') { i128::MIN } else { i128::MAX })
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LocksFileError::InvalidRange { detail: format!("invalid lock range: {text:?} is not an integer") });
+    }
+    Ok(text.parse().unwrap_or(if text.starts_with('-') { i128::MIN } else { i128::MAX }))
 }
 
 /// Validates a timeout in seconds (see [`timeout`]).

@@ -81,7 +81,9 @@ fn check_range_words_every_language_s_mistakes_like_the_core() {
         ("1", Some("-3"), "count -3): count must be at least 1"),
         ("9223372036854775808", None, "start must not exceed 9223372036854775807"),
         ("9223372036854775807", Some("2"), "the last index must not exceed"),
-        ("100000000000000000000000000000000000000000000000000", Some("1"), "start must not exceed"),
+        ("100000000000000000000000000000000000000000000000000", Some("1"), "start 100000000000000000000000000000000000000000000000000, count 1): start must not exceed"),
+        ("5", Some("-100000000000000000000000000000000000000000"), "count -100000000000000000000000000000000000000000): count must be at least 1"),
+        ("five", None, "\"five\" is not an integer"),
     ] {
         let error = check_range(start.into(), count.map(Into::into)).unwrap_err();
         assert!(matches!(error, LocksFileError::InvalidRange { .. }), "{error:?}");
@@ -169,4 +171,48 @@ fn waits_in_kernel(path: &str) -> bool {
     use std::os::unix::fs::MetadataExt;
     let inode = format!(":{} ", std::fs::metadata(path).unwrap().ino());
     std::fs::read_to_string("/proc/locks").unwrap().lines().any(|line| line.contains("->") && line.contains(&inode))
+}
+
+#[test]
+fn dropping_a_handle_in_a_child_forked_during_a_direct_call_releases_its_locks() {
+    let path = path("fork-drop");
+    let blocker = open("fork-drop");
+    blocker.acquire(0, Some(1), LockMode::Write).unwrap();
+    let handle = open("fork-drop");
+    let token = handle.fast_lane_token();
+    // A direct call in flight at the fork: in the child, its thread never ends it.
+    let waiting = std::thread::spawn(move || locksfile_fast_acquire(token, 0, 1, LOCKSFILE_WRITE | LOCKSFILE_BLOCK));
+    let started = std::time::Instant::now();
+    while !waits_in_kernel(&path) {
+        assert!(started.elapsed() < Duration::from_secs(20), "the call never queued");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut ready = [0 as libc::c_int; 2];
+    // SAFETY: `ready` has room for the two descriptors pipe(2) writes.
+    assert_eq!(unsafe { libc::pipe(ready.as_mut_ptr()) }, 0);
+    // SAFETY: the child uses the library, tells the parent, and waits to be killed.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        handle.acquire(7, Some(1), LockMode::Write).unwrap();
+        drop(handle); // Dropping the handle releases every lock it holds.
+        // SAFETY: one byte from a valid buffer to our pipe; pause(2) has no preconditions.
+        unsafe {
+            libc::write(ready[1], b"r".as_ptr().cast(), 1);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    let mut byte = 0u8;
+    // SAFETY: reads one byte into a valid buffer.
+    unsafe { libc::read(ready[0], (&mut byte as *mut u8).cast(), 1) };
+    let free = blocker.try_acquire(7, Some(1), LockMode::Write).unwrap();
+    // SAFETY: kills and reaps our child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+    }
+    blocker.release(0, Some(1)).unwrap();
+    assert_eq!(waiting.join().unwrap(), LOCKSFILE_DONE);
+    assert!(free, "the child dropped its handle, yet lock 7 it took through it is still held");
 }

@@ -1,7 +1,7 @@
 //! fcntl byte-range lock requests.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, RawFd};
 
 use nix::fcntl::{fcntl, FcntlArg};
 
@@ -84,6 +84,14 @@ pub(crate) fn set_lock(
         Err(nix::errno::Errno::ENOLCK) => Err(SetError::NoLocks),
         Err(errno) => Err(SetError::Other(errno.into())),
     }
+}
+
+/// [`set_lock`] through a descriptor number, for a kernel wait made without the owner's lock
+/// held. The caller keeps the descriptor open for the whole call: the owner closes its descriptor
+/// only once no view is left, and a view's waits end before its close returns.
+pub(crate) fn set_lock_waiting(fd: RawFd, kind: LockKind, op: LockOp, start: i64, len: i64, wait: bool) -> Result<(), SetError> {
+    // SAFETY: the descriptor stays open during the call (see above), so the borrow is valid.
+    set_lock(unsafe { BorrowedFd::borrow_raw(fd) }, kind, op, start, len, wait)
 }
 
 /// A lock the kernel reports in the way of a request (`F_GETLK`, `F_OFD_GETLK`).

@@ -20,7 +20,6 @@ use std::cell::UnsafeCell;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 use super::futex::RawLock;
 
@@ -65,27 +64,53 @@ fn with_table<R>(f: impl FnOnce(&mut Table) -> R) -> R {
     result
 }
 
+/// One-time initialisation that a fork during it cannot leave half-done in the child (a std
+/// `Once` would stay "running" there, forever): glibc's `pthread_once` starts it again in a child
+/// forked meanwhile.
+pub(crate) struct ForkSafeOnce(UnsafeCell<libc::pthread_once_t>);
+
+// SAFETY: the control word is only touched by pthread_once, which synchronises its callers.
+unsafe impl Sync for ForkSafeOnce {}
+
+impl ForkSafeOnce {
+    pub(crate) const fn new() -> Self {
+        Self(UnsafeCell::new(libc::PTHREAD_ONCE_INIT))
+    }
+
+    /// Runs `routine` once per process (results go through statics the routine sets).
+    pub(crate) fn call(&'static self, routine: extern "C" fn()) {
+        // SAFETY: a static control word initialised with PTHREAD_ONCE_INIT, and an extern "C"
+        // routine that does not unwind.
+        unsafe { libc::pthread_once(self.0.get(), routine) };
+    }
+}
+
 /// Installs the fork handlers and opens the reserve descriptor, once per process.
 ///
 /// # Errors
 /// When either fails: handles opened then would not be safe across `fork()`.
 pub(crate) fn install() -> io::Result<()> {
-    static INSTALLED: OnceLock<Result<(), i32>> = OnceLock::new();
-    let result = INSTALLED.get_or_init(|| {
+    static ONCE: ForkSafeOnce = ForkSafeOnce::new();
+    /// 0 once installed, else the errno of what failed.
+    static FAILED: AtomicI32 = AtomicI32::new(0);
+    extern "C" fn install_once() {
         // SAFETY: a NUL-terminated path; O_PATH descriptors hold no lock and allow none.
         let reserve = unsafe { libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
         if reserve < 0 {
-            return Err(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+            FAILED.store(io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO), Ordering::Release);
+            return;
         }
         RESERVE.store(reserve, Ordering::Release);
         // SAFETY: the three handlers are `extern "C"` functions with the signature pthread_atfork
         // expects; `child` uses only async-signal-safe calls (open, dup3, close) and no allocation.
-        match unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) } {
-            0 => Ok(()),
-            error => Err(error),
-        }
-    });
-    result.map_err(io::Error::from_raw_os_error)
+        let result = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        FAILED.store(result, Ordering::Release);
+    }
+    ONCE.call(install_once);
+    match FAILED.load(Ordering::Acquire) {
+        0 => Ok(()),
+        error => Err(io::Error::from_raw_os_error(error)),
+    }
 }
 
 /// Opens an OFD descriptor with `open` (which returns it with its number and open flags) and

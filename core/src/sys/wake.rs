@@ -8,10 +8,13 @@
 //! take it over later, [`usable`] checks before every wait that the disposition is still ours, and
 //! the caller polls instead when it is not.
 
+use std::cell::UnsafeCell;
 use std::ffi::c_void;
 use std::mem::MaybeUninit;
 use std::ptr;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use super::fork::ForkSafeOnce;
 
 /// The first candidate, counted down from `SIGRTMAX`: SIGRTMAX - 2 belongs to the JDK (it
 /// interrupts blocking I/O with it), and glibc and other runtimes take signals near SIGRTMIN.
@@ -30,25 +33,34 @@ fn mark() -> usize {
     ptr::addr_of!(MARK) as usize
 }
 
-/// The chosen signal and the disposition it had before ours.
-struct Chosen {
-    signal: libc::c_int,
-    previous: libc::sigaction,
-}
+/// The chosen signal (0: none; waits poll).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-// SAFETY: `previous` is plain data (a copy of a sigaction), never mutated after initialisation.
-unsafe impl Send for Chosen {}
-// SAFETY: as above.
-unsafe impl Sync for Chosen {}
+/// The disposition the chosen signal had before ours, written before our handler is installed
+/// (so the handler can always forward), never after.
+struct Previous(UnsafeCell<MaybeUninit<libc::sigaction>>);
 
-static CHOSEN: OnceLock<Option<Chosen>> = OnceLock::new();
+// SAFETY: written only inside the one-time choice, before the handler that reads it is installed.
+unsafe impl Sync for Previous {}
+
+static PREVIOUS: Previous = Previous(UnsafeCell::new(MaybeUninit::uninit()));
 
 /// The signal number chosen for this process, once (`None`: there is none; waits poll).
-fn chosen() -> Option<&'static Chosen> {
-    CHOSEN.get_or_init(choose).as_ref()
+fn chosen() -> Option<libc::c_int> {
+    static ONCE: ForkSafeOnce = ForkSafeOnce::new();
+    extern "C" fn choose_once() {
+        if let Some(signal) = choose() {
+            SIGNAL.store(signal, Ordering::Release);
+        }
+    }
+    ONCE.call(choose_once);
+    match SIGNAL.load(Ordering::Acquire) {
+        0 => None,
+        signal => Some(signal),
+    }
 }
 
-fn choose() -> Option<Chosen> {
+fn choose() -> Option<libc::c_int> {
     let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     let named = std::env::var(SIGNAL_VARIABLE).ok();
     let candidates: Vec<libc::c_int> = match named.as_deref().map(str::trim) {
@@ -59,7 +71,7 @@ fn choose() -> Option<Chosen> {
         },
         None => automatic_candidates(min, max),
     };
-    candidates.into_iter().find_map(install)
+    candidates.into_iter().find(|&signal| install(signal))
 }
 
 fn automatic_candidates(min: libc::c_int, max: libc::c_int) -> Vec<libc::c_int> {
@@ -68,22 +80,21 @@ fn automatic_candidates(min: libc::c_int, max: libc::c_int) -> Vec<libc::c_int> 
 }
 
 /// Installs our handler on `signal` if nothing handles it yet.
-fn install(signal: libc::c_int) -> Option<Chosen> {
+fn install(signal: libc::c_int) -> bool {
     // SAFETY: `previous` and `action` are fully initialised sigaction structures; `handler` has
-    // the three-argument signature SA_SIGINFO calls, and is async-signal-safe.
+    // the three-argument signature SA_SIGINFO calls, and is async-signal-safe. PREVIOUS is written
+    // before the handler that reads it exists (this runs once, under pthread_once).
     unsafe {
         let mut previous: libc::sigaction = std::mem::zeroed();
         if libc::sigaction(signal, ptr::null(), &mut previous) != 0 || previous.sa_sigaction != libc::SIG_DFL {
-            return None; // Somebody else's: leave it alone.
+            return false; // Somebody else's: leave it alone.
         }
+        (*PREVIOUS.0.get()).write(previous);
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler as extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) as libc::sighandler_t;
         action.sa_flags = libc::SA_SIGINFO; // No SA_RESTART: the wait must end with EINTR.
         libc::sigemptyset(&mut action.sa_mask);
-        if libc::sigaction(signal, &action, ptr::null_mut()) != 0 {
-            return None;
-        }
-        Some(Chosen { signal, previous })
+        libc::sigaction(signal, &action, ptr::null_mut()) == 0
     }
 }
 
@@ -117,23 +128,24 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
 
 /// Hands a signal that is not ours to the disposition that was there before ours.
 fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
-    let Some(chosen) = CHOSEN.get().and_then(Option::as_ref) else { return };
-    let previous = chosen.previous.sa_sigaction;
-    // SAFETY: only async-signal-safe calls (sigaction, raise) and the previous handler, called with
-    // the arguments its flags say it takes.
+    // SAFETY: our handler is only installed after PREVIOUS was written, and PREVIOUS is not
+    // written again; only async-signal-safe calls (sigaction, raise) and the previous handler,
+    // called with the arguments its flags say it takes.
     unsafe {
-        if previous == libc::SIG_IGN {
-        } else if previous == libc::SIG_DFL {
+        let previous = (*PREVIOUS.0.get()).assume_init_ref();
+        let handler = previous.sa_sigaction;
+        if handler == libc::SIG_IGN {
+        } else if handler == libc::SIG_DFL {
             // The default action of a real-time signal ends the process: restore it, and let the
             // signal (pending while this handler runs) take it when the handler returns.
-            libc::sigaction(signal, &chosen.previous, ptr::null_mut());
+            libc::sigaction(signal, previous, ptr::null_mut());
             libc::raise(signal);
-        } else if chosen.previous.sa_flags & libc::SA_SIGINFO != 0 {
-            let previous: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) = std::mem::transmute(previous);
-            previous(signal, info, context);
+        } else if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut c_void) = std::mem::transmute(handler);
+            handler(signal, info, context);
         } else {
-            let previous: extern "C" fn(libc::c_int) = std::mem::transmute(previous);
-            previous(signal);
+            let handler: extern "C" fn(libc::c_int) = std::mem::transmute(handler);
+            handler(signal);
         }
     }
 }
@@ -144,7 +156,7 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut c_void
 /// unblocked until the returned guard drops: only our timers and kicks, aimed at this very thread,
 /// arrive on it then.
 pub(crate) fn arm_for_wait() -> Option<Armed> {
-    let signal = chosen()?.signal;
+    let signal = chosen()?;
     if !is_ours(signal) {
         return None;
     }
@@ -215,25 +227,21 @@ pub(crate) fn timer_value() -> libc::sigval {
     libc::sigval { sival_ptr: mark() as *mut c_void }
 }
 
-/// The signal, if one was installed (kicks need no more: a thread that could not receive it polls).
-pub(crate) fn installed() -> Option<libc::c_int> {
-    CHOSEN.get().and_then(Option::as_ref).map(|chosen| chosen.signal)
-}
-
-/// This thread's id (for [`kick`] and timers).
+/// This thread's id (for [`kick`] and timers). Not cached: a fork child's thread has another id
+/// than the parent's thread it continues.
 pub(crate) fn current_thread() -> libc::pid_t {
-    thread_local! {
-        static TID: libc::pid_t = {
-            // SAFETY: gettid has no preconditions.
-            unsafe { libc::gettid() }
-        };
-    }
-    TID.with(|tid| *tid)
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
 }
 
 /// Interrupts thread `tid` of this process if it is inside a kernel wait (it then returns
-/// `EINTR`); a thread elsewhere just runs the empty handler.
-pub(crate) fn kick(signal: libc::c_int, tid: libc::pid_t) {
+/// `EINTR`); a thread elsewhere just runs the empty handler. Sends nothing when the signal is not
+/// ours any more (its new disposition might end the process).
+pub(crate) fn kick(tid: libc::pid_t) {
+    let signal = SIGNAL.load(Ordering::Acquire);
+    if signal == 0 || !is_ours(signal) {
+        return;
+    }
     // SAFETY: getpid and getuid have no preconditions; `info` is a fully initialised siginfo of
     // the size the kernel copies, sent to a thread of this very process.
     unsafe {

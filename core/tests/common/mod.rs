@@ -185,7 +185,8 @@ fn handle(file: &mut Option<LocksFile>, line: &str) -> String {
             std::thread::scope(|scope| {
                 let opener = scope.spawn(|| {
                     let mut handles = Vec::new();
-                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    // (At most 1,000: every fork child reopens each one, and descriptors are finite.)
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) && handles.len() < 1_000 {
                         let handle = LocksFile::open(path).unwrap();
                         handle.acquire(handles.len() as u64, LockMode::Write).unwrap();
                         handles.push(handle);
