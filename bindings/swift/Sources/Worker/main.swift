@@ -183,10 +183,17 @@ while let line = readLine() {
     do {
         print(try handle(words))
     } catch let error as LocksFileError {
-        // The case's name is the kind every worker reports: `Deadlock(detail: ...)` -> Deadlock.
+        // The case's name is the kind every worker reports: `Deadlock(detail: ...)` -> Deadlock;
+        // the message is the core's, the case's `detail`.
         let described = String(describing: error)
-        print("err \(described.prefix { $0.isLetter || $0.isNumber }): \(described)")
+        print("err \(described.prefix { $0.isLetter || $0.isNumber }): \(detail(of: error) ?? described)")
     } catch {
         print("err Protocol: \(error)")
     }
+}
+
+/// The `detail` of a `LocksFileError` case (every case has one).
+func detail(of error: LocksFileError) -> String? {
+    guard let values = Mirror(reflecting: error).children.first?.value else { return nil }
+    return Mirror(reflecting: values).children.first { $0.label == "detail" }?.value as? String
 }

@@ -36,7 +36,8 @@ object Worker {
             val reply = try {
                 handle(words)
             } catch (e: LocksFileException) {
-                "err ${e::class.simpleName}: ${e.message}"
+                // The message is the core's: the text after `detail=`, the last field of every variant.
+                "err ${e::class.simpleName}: ${e.message?.substringAfter("detail=")}"
             } catch (e: Exception) {
                 "err Protocol: ${e.message}"
             }
