@@ -370,7 +370,9 @@ fn a_fork_while_other_threads_use_the_handles_never_hangs_the_child() {
                 // SAFETY: ends the child without running the parent's atexit handlers.
                 unsafe { libc::_exit(if fine { 0 } else { 1 }) };
             }
-            if !child_exits_cleanly(pid) {
+            let exited_cleanly = common::reap_within(pid, Duration::from_secs(10))
+                .is_some_and(|status| libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+            if !exited_cleanly {
                 hung += 1;
                 break;
             }
@@ -378,27 +380,6 @@ fn a_fork_while_other_threads_use_the_handles_never_hangs_the_child() {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     });
     assert_eq!(hung, 0, "a child hung or failed");
-}
-
-/// Waits for a child (polling, with the hang guard); kills it if it hangs.
-fn child_exits_cleanly(pid: libc::pid_t) -> bool {
-    let started = std::time::Instant::now();
-    loop {
-        let mut status = 0;
-        // SAFETY: waits for our own child without blocking.
-        match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
-            0 if started.elapsed() < Duration::from_secs(10) => std::thread::sleep(Duration::from_millis(1)),
-            0 => {
-                // SAFETY: kills and reaps our own hung child.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                    libc::waitpid(pid, &mut status, 0);
-                }
-                return false;
-            }
-            _ => return libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        }
-    }
 }
 
 #[test]

@@ -230,28 +230,8 @@ fn forks_during_the_first_wait() {
             children.push(pid);
         }
     });
-    let hung = children.into_iter().filter(|&pid| !exits_within(pid, Duration::from_secs(10))).count();
+    let hung = children.into_iter().filter(|&pid| common::reap_within(pid, Duration::from_secs(10)).is_none()).count();
     finish(if hung == 0 { 0 } else { 10 });
-}
-
-/// Whether child `pid` exits within `limit` (killed and reaped otherwise).
-fn exits_within(pid: libc::pid_t, limit: Duration) -> bool {
-    let started = Instant::now();
-    loop {
-        // SAFETY: waits for our own child without blocking.
-        if unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) } != 0 {
-            return true;
-        }
-        if started.elapsed() > limit {
-            // SAFETY: kills and reaps our own hung child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, std::ptr::null_mut(), 0);
-            }
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 #[test]

@@ -491,3 +491,25 @@ pub fn fdinfo_locks(fd: i32) -> Vec<(LockRange, LockMode)> {
     locks.sort_by_key(|(range, _)| range.start());
     locks
 }
+
+/// How a forked child ended: its wait status, or `None` when it was still running after `limit`
+/// (then it is killed and reaped: a hang fails the test instead of stalling it).
+pub fn reap_within(pid: libc::pid_t, limit: Duration) -> Option<libc::c_int> {
+    let started = Instant::now();
+    let mut status = 0;
+    loop {
+        // SAFETY: waits for our own child without blocking.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != 0 {
+            return Some(status);
+        }
+        if started.elapsed() > limit {
+            // SAFETY: kills and reaps our own hung child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
