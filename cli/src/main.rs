@@ -1,6 +1,7 @@
 //! `locksfile`: hold indexed locks around a command, hold them for a while, or show who holds
 //! what — the shell's side of the `locksfile` library (lock i is byte i of the lock file).
 
+mod deadlock;
 mod describe;
 mod exit;
 mod hold;
