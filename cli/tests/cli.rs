@@ -357,3 +357,16 @@ fn status_names_a_deadlock_of_open_file_description_waiters() {
     let (a, b) = (cycle[0], cycle[1]);
     assert!(table.contains(&format!("DEADLOCK: pid {a} waits for {b} waits for {a}")), "{table}");
 }
+
+#[test]
+fn a_name_is_one_lock_for_every_command_and_different_names_are_not() {
+    let path = temp_file("names");
+    let _holder = hold(&path, &["--write", "name:dataset-42"]);
+    let busy = locksfile().args(["run"]).arg(&path).args(["--write", "name:dataset-42", "--nonblock", "--", "true"]).output().unwrap();
+    assert_eq!(busy.status.code(), Some(75), "{}", stderr_of(&busy));
+    let other = locksfile().args(["run"]).arg(&path).args(["--write", "name:dataset-43", "--nonblock", "--", "true"]).output().unwrap();
+    assert!(other.status.success(), "{}", stderr_of(&other));
+    // status shows the index the name maps to (the same in every language: index_of).
+    let document = status_json(&path);
+    assert_eq!(document["locks"][0]["start"], locksfile::index_of("dataset-42"));
+}

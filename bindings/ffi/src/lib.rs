@@ -24,4 +24,10 @@ pub fn max_index() -> u64 {
     locksfile::MAX_INDEX
 }
 
+/// The lock index of a name (see the core's `index_of`).
+#[must_use]
+pub fn index_of(name: String) -> u64 {
+    locksfile::index_of(&name)
+}
+
 uniffi::include_scaffolding!("locksfile");
