@@ -57,3 +57,17 @@ for (n, (name, _)) in pairs.enumerated() {
 }
 try locks.closeFile()
 try? FileManager.default.removeItem(at: dir)
+
+// What was measured, for the report (scripts/bench-report documents the schema; cargo make
+// bench-swift sets the path and adds the date, machine and command).
+if let out = ProcessInfo.processInfo.environment["LOCKSFILE_BENCH_JSON"] {
+    let entries: [[String: Any]] = pairs.enumerated().map { n, pair in
+        ["name": pair.0, "kind": n == 0 ? "floor" : "api", "median_ns": medians[n] * 1000, "samples_ns": times[n].map { $0 * 1000 }]
+    }
+    let pairsResult: [String: Any] = [
+        "what": "acquire+release of one lock, uncontended", "batches": batches, "floor": pairs[0].0, "entries": entries,
+    ]
+    let result: [String: Any] = ["schema": 1, "language": "swift", "runtime": "Swift", "pairs": pairsResult]
+    try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: out))
+    print("results: \(out)")
+}
