@@ -18,7 +18,7 @@ let package = Package(
         // A worker process speaking the project's test protocol (for the tests and tests/).
         .executableTarget(name: "Worker", dependencies: ["Locksfile"], path: "Sources/Worker"),
         // `cargo make bench-swift`: the Swift API against raw fcntl from Swift.
-        .executableTarget(name: "Bench", dependencies: ["Locksfile"], path: "Sources/Bench"),
+        .executableTarget(name: "Bench", dependencies: ["Locksfile", "LocksfileFFI"], path: "Sources/Bench"),
         .testTarget(name: "LocksfileTests", dependencies: ["Locksfile"], path: "Tests/LocksfileTests"),
     ]
 )

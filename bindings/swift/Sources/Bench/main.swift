@@ -4,6 +4,7 @@
 import Foundation
 import Glibc
 import Locksfile
+import LocksfileFFI
 
 let batches = 9
 let batchSeconds = 0.1
@@ -32,6 +33,28 @@ let dir = FileManager.default.temporaryDirectory.appendingPathComponent("locksfi
 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
 let rawFd = open(dir.appendingPathComponent("raw.lock").path, O_RDWR | O_CREAT, 0o644)
 let locks = try LocksFile(path: dir.appendingPathComponent("swift.lock").path)
+
+// `Bench count KIND N`: N pairs of one kind and nothing else, for counting instructions under
+// `valgrind --tool=callgrind` (the difference of two N, divided, is the cost of one pair).
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "count", let calls = Int(CommandLine.arguments[3]) {
+    let token = locks.fastLaneToken()
+    let kinds: [String: () throws -> Void] = [
+        "raw": { ofd(rawFd, Int32(F_WRLCK), 5); ofd(rawFd, Int32(F_UNLCK), 5) },
+        // The direct path called as C from here, the token fetched once: the floor of any Swift layer.
+        "direct": {
+            precondition(locksfile_fast_acquire(token, 5, 1, LOCKSFILE_WRITE) == LOCKSFILE_DONE)
+            precondition(locksfile_fast_release(token, 5, 1, 0) == LOCKSFILE_DONE)
+        },
+        "tryAcquire": { _ = try locks.tryAcquire(.write, 5); try locks.release(5) },
+        "acquire": { try locks.acquire(.write, 5); try locks.release(5) },
+        "withLock": { try locks.withLock(.write, 5) {} },
+    ]
+    guard let pair = kinds[CommandLine.arguments[2]] else { fatalError("kinds: \(kinds.keys.sorted())") }
+    for _ in 0..<calls { try pair() }
+    try locks.closeFile()
+    try? FileManager.default.removeItem(at: dir)
+    exit(0)
+}
 
 let pairs: [(String, () throws -> Void)] = [
     ("raw fcntl(F_OFD_SETLK) pair (baseline)", { ofd(rawFd, Int32(F_WRLCK), 5); ofd(rawFd, Int32(F_UNLCK), 5) }),
