@@ -37,7 +37,7 @@ let locks = try LocksFile(path: dir.appendingPathComponent("swift.lock").path)
 // `Bench count KIND N`: N pairs of one kind and nothing else, for counting instructions under
 // `valgrind --tool=callgrind` (the difference of two N, divided, is the cost of one pair).
 if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "count", let calls = Int(CommandLine.arguments[3]) {
-    let token = locks.fastLaneToken()
+    let token = locks.token
     let kinds: [String: () throws -> Void] = [
         "raw": { ofd(rawFd, Int32(F_WRLCK), 5); ofd(rawFd, Int32(F_UNLCK), 5) },
         // The direct path called as C from here, the token fetched once: the floor of any Swift layer.
@@ -51,7 +51,7 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "count", let ca
     ]
     guard let pair = kinds[CommandLine.arguments[2]] else { fatalError("kinds: \(kinds.keys.sorted())") }
     for _ in 0..<calls { try pair() }
-    try locks.closeFile()
+    try locks.close()
     try? FileManager.default.removeItem(at: dir)
     exit(0)
 }
@@ -78,5 +78,5 @@ print("\("".padding(toLength: 42, withPad: " ", startingAt: 0)) µs/pair  vs raw
 for (n, (name, _)) in pairs.enumerated() {
     print("\(name.padding(toLength: 42, withPad: " ", startingAt: 0)) \(String(format: "%7.2f", medians[n])) \(String(format: "%6.2fx", medians[n] / medians[0]))")
 }
-try locks.closeFile()
+try locks.close()
 try? FileManager.default.removeItem(at: dir)
