@@ -43,7 +43,7 @@ fn kotlin_package_comes_from_uniffi_toml() {
 #[test]
 fn swift_module_names_come_from_uniffi_toml() {
     let out = generate("swift");
-    let source = read(out.join("Locksfile.swift"));
+    let source = read(out.join("LocksfileGenerated.swift"));
     assert!(source.contains("import LocksfileFFI"));
     assert!(read(out.join("LocksfileFFI.modulemap")).contains("module LocksfileFFI"));
     assert!(out.join("LocksfileFFI.h").exists());

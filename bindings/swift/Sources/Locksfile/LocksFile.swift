@@ -1,5 +1,6 @@
 import Foundation
 import LocksfileFFI
+import LocksfileGenerated
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -12,6 +12,7 @@ final class HandleTests: LocksfileTestCase {
         XCTAssertEqual(locks.path, path)
         XCTAssertEqual(locks.scope, .process)
         XCTAssertTrue(locks.isWritable)
+        XCTAssertEqual(LocksFile.maxIndex, UInt64(Int64.max))
         XCTAssertEqual(try LocksFile(path: path).scope, .openFile)
         XCTAssertEqual(holder.ask("acquire write 3 block"), "ok")
         let pid = UInt32(holder.pid)
