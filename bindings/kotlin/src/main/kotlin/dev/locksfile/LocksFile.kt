@@ -310,23 +310,29 @@ class LocksFile private constructor(
 private fun LockMode.flag(): Int = if (this == LockMode.WRITE) FastLane.WRITE else 0
 
 /**
- * Runs [action], then [release] (as `use {}` closes: a failure of [release] after a failure of
- * [action] is added to the first as suppressed).
+ * Runs [action], then [release] on every exit path, a non-local `return` or `break` out of [action]
+ * included, as `use {}` closes: a failure of [release] after a failure of [action] is added to the
+ * first as suppressed.
  */
 @PublishedApi
 internal inline fun <T> holding(release: () -> Unit, action: () -> T): T {
-    val result = try {
-        action()
-    } catch (thrown: Throwable) {
-        try {
+    var thrown: Throwable? = null
+    try {
+        return action()
+    } catch (failure: Throwable) {
+        thrown = failure
+        throw failure
+    } finally {
+        if (thrown == null) {
             release()
-        } catch (also: Throwable) {
-            thrown.addSuppressed(also)
+        } else {
+            try {
+                release()
+            } catch (also: Throwable) {
+                thrown.addSuppressed(also)
+            }
         }
-        throw thrown
     }
-    release()
-    return result
 }
 
 /** Holds a span of locks until [close]d (use it with `use {}`); releases exactly that span. */

@@ -42,6 +42,25 @@ class GuardTest {
     }
 
     @Test
+    fun `a non-local return or break out of a with-function releases`() {
+        LocksFile.open(path).use { locks ->
+            fun returnsFromInside(): Int {
+                locks.withWriteLock(8) { return 8 }
+            }
+            assertEquals(8, returnsFromInside())
+            assertEquals(emptyList(), locks.held())
+            for (round in 0..2) {
+                locks.withReadLock(9L..10L) { if (round == 1) break }
+            }
+            assertEquals(emptyList(), locks.held())
+            for (round in 0..2) {
+                locks.withWriteLock(11) { if (round == 0) continue }
+                assertEquals(emptyList(), locks.held())
+            }
+        }
+    }
+
+    @Test
     fun `a release that fails after the action failed is suppressed, as use {} does`() {
         val failures = listOf<(LocksFile, () -> Unit) -> Unit>(
             { locks, action -> locks.write(1).use { action() } },
