@@ -5,6 +5,7 @@
 mod error;
 mod fast_lane;
 mod handle;
+mod jvm;
 mod tokens;
 mod types;
 
