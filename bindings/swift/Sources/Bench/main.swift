@@ -253,13 +253,21 @@ try? FileManager.default.removeItem(at: dir)
 // What was measured, for the report (scripts/bench-report documents the schema; cargo make
 // bench-swift sets the path and adds the date, machine and command).
 if let out = ProcessInfo.processInfo.environment["LOCKSFILE_BENCH_JSON"] {
+    let kinds = ["raw": "floor", "direct": "contrast"]
     let entries: [[String: Any]] = pairs.enumerated().map { n, pair in
-        ["name": pair.0, "kind": n == 0 ? "floor" : "api", "median_ns": medians[n] * 1000, "samples_ns": times[n].map { $0 * 1000 }]
+        ["name": pair.0, "kind": kinds[pair.0] ?? "api", "median_ns": wallMedians[n] * 1000, "samples_ns": wall[n].map { $0 * 1000 }]
     }
     let pairsResult: [String: Any] = [
-        "what": "acquire+release of one lock, uncontended", "batches": batches, "floor": pairs[0].0, "entries": entries,
+        "what": "acquire+release of one lock, uncontended (wall time)", "batches": batches, "floor": pairs[0].0, "entries": entries,
     ]
-    let result: [String: Any] = ["schema": 1, "language": "swift", "runtime": "Swift", "pairs": pairsResult]
+    let handoffEntries: [[String: Any]] = waiters.enumerated().map { n, waiter in
+        let sorted = waiter.latencies.sorted()
+        return ["name": waiter.label, "kind": n == 0 ? "floor" : "api", "median_us": sorted[sorted.count / 2], "samples_us": waiter.latencies]
+    }
+    let handoffResult: [String: Any] = [
+        "what": "release to the waiter's return", "rounds": handoffRounds, "floor": waiters[0].label, "entries": handoffEntries,
+    ]
+    let result: [String: Any] = ["schema": 1, "language": "swift", "runtime": "Swift", "pairs": pairsResult, "handoff": handoffResult]
     try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys]).write(to: URL(fileURLWithPath: out))
     print("results: \(out)")
 }
