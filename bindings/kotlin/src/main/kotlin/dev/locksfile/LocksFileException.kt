@@ -27,10 +27,7 @@ sealed class LocksFileException(
     /** The kernel found that waiting would deadlock ([Scope.PROCESS] only). */
     class Deadlock(val path: String, detail: String) : LocksFileException(detail)
 
-    /**
-     * A signal interrupted the wait; nothing new is held. The Kotlin layer waits again, so a caller
-     * sees this only from a thread whose signal handler asked to stop.
-     */
+    /** A signal interrupted a wait; nothing new is held. This layer's acquires wait again when it happens. */
     class Interrupted(val path: String, detail: String) : LocksFileException(detail)
 
     /** The kernel's lock table is full (ENOLCK). */
