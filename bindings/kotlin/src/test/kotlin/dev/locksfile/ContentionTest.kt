@@ -1,6 +1,5 @@
 package dev.locksfile
 
-
 import java.io.File
 import java.nio.file.Files
 import java.util.concurrent.CompletableFuture

@@ -1,6 +1,5 @@
 package dev.locksfile
 
-
 import java.io.RandomAccessFile
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
