@@ -9,20 +9,24 @@ import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runInterruptible
 import dev.locksfile.ffi.LocksFile as NativeLocksFile
-import dev.locksfile.ffi.LocksFileException
 import dev.locksfile.ffi.OpenOptions as NativeOptions
 
 /**
  * An open lock file: lock `i` is byte `i` of the file. Any process may open the same file and take
- * locks by index, shared ([LockMode.READ]) or exclusive ([LockMode.WRITE]), one index or a
- * [LongRange] in one atomic call; the kernel frees a dead process's locks.
+ * locks by index, shared ([LockMode.READ]) or exclusive ([LockMode.WRITE]), one index or a range in
+ * one atomic call; the kernel frees a dead process's locks.
  *
  * ```
  * LocksFile.open("/tmp/data.lock").use { locks ->
- *     locks.withWriteLock(1L..3L) { /* locks 1, 2, 3 exclusive */ }
+ *     locks.withWriteLock(1..3) { /* locks 1, 2, 3 exclusive */ }
  *     locks.read(0).use { /* lock 0 shared */ }
  * }
  * ```
+ *
+ * Every function that acquires, releases or guards locks takes an index (`Long` or `Int`) or a range
+ * (`LongRange` or `IntRange`, inclusive: `1..3` is locks 1, 2 and 3). From Java, [range] and
+ * [rangeFrom] make the ranges, and a guard in try-with-resources releases:
+ * `try (LockGuard guard = locks.write(LocksFile.range(1, 3))) { ... }`.
  *
  * **Close it.** The handle's lifetime is yours to end with [close] (or `use {}`): closing releases
  * every lock it holds. The garbage collector eventually frees a forgotten handle's native memory,
@@ -30,11 +34,11 @@ import dev.locksfile.ffi.OpenOptions as NativeOptions
  *
  * Thread-safe: threads may share a handle (they share its locks). A thread blocked in an acquire
  * leaves it with an [InterruptedException] soon after [Thread.interrupt], holding nothing new, and
- * with `LocksFileException.Closed` when another thread closes the handle.
+ * with [LocksFileException.Closed] when another thread closes the handle.
  *
- * Ranges and timeouts are checked by the native core, which throws
- * `LocksFileException.InvalidRange` (a negative index, an empty range) and
- * `LocksFileException.InvalidTimeout` (a negative timeout) with the same words in every language.
+ * Ranges and timeouts are checked by the native core, which throws [LocksFileException.InvalidRange]
+ * (a negative index, an empty range) and [LocksFileException.InvalidTimeout] (a negative timeout)
+ * with the same words in every language.
  */
 class LocksFile private constructor(
     private val native: NativeLocksFile,
@@ -49,6 +53,9 @@ class LocksFile private constructor(
     val isWritable: Boolean get() = native.isWritable()
 
     companion object {
+        /** The largest lock index: 2^63 - 1 (the largest `off_t`). */
+        const val MAX_INDEX: Long = Long.MAX_VALUE
+
         /** How long one kernel wait lasts before a blocked thread checks for [Thread.interrupt], in seconds. */
         private const val SLICE_SECONDS = 0.05
 
@@ -56,14 +63,16 @@ class LocksFile private constructor(
          * Opens (or creates, with permission bits [mode] less the umask; never truncates) the lock
          * file at [path]: read-write, or read-only when it is not writable.
          *
-         * @throws LocksFileException.NotFound, LocksFileException.MissingDirectory,
-         *   LocksFileException.IsDirectory, LocksFileException.Io (all in `dev.locksfile.ffi`)
+         * @throws LocksFileException.NotFound when it is missing and [create] is false
+         * @throws LocksFileException.MissingDirectory when its directory is missing
+         * @throws LocksFileException.IsDirectory when [path] names a directory
+         * @throws LocksFileException.Io on another error of the operating system
          */
         @JvmStatic
         @JvmOverloads
         fun open(path: String, scope: Scope = Scope.OPEN_FILE, create: Boolean = true, mode: Int = 420): LocksFile {
             require(mode in 0..0xFFF) { "mode must be permission bits from 0 to 0o7777, got $mode" }
-            val native = NativeLocksFile(path, NativeOptions(scope, create, mode.toUInt()))
+            val native = converting { NativeLocksFile(path, NativeOptions(scope.toNative(), create, mode.toUInt())) }
             return LocksFile(native, path, scope)
         }
 
@@ -72,40 +81,78 @@ class LocksFile private constructor(
         @JvmOverloads
         fun open(path: Path, scope: Scope = Scope.OPEN_FILE, create: Boolean = true, mode: Int = 420): LocksFile =
             open(path.toString(), scope, create, mode)
+
+        /** The locks [first] to [last], both included: `first..last`, for Java (`LocksFile.range(1, 3)`). */
+        @JvmStatic
+        fun range(first: Long, last: Long): LongRange = first..last
+
+        /** Every lock from [start] on: `start..MAX_INDEX`. */
+        @JvmStatic
+        fun rangeFrom(start: Long): LongRange = start..MAX_INDEX
     }
 
     // ----- acquiring ---------------------------------------------------------------------------
 
     /** Takes lock [index] in [mode], waiting as long as it takes; converts a held lock in place. */
+    @Throws(InterruptedException::class)
     fun acquire(index: Long, mode: LockMode) = acquireBlocking(index, 1, Span.INDEX or mode.flag())
 
+    /** Takes lock [index] in [mode], waiting as long as it takes; converts a held lock in place. */
+    @Throws(InterruptedException::class)
+    fun acquire(index: Int, mode: LockMode) = acquireBlocking(index.toLong(), 1, Span.INDEX or mode.flag())
+
     /** Takes every lock of [range] in [mode] (all or none), waiting as long as it takes. */
+    @Throws(InterruptedException::class)
     fun acquire(range: LongRange, mode: LockMode) = acquireBlocking(range.first, Span.count(range), Span.INDEX or mode.flag())
 
+    /** Takes every lock of [range] in [mode] (all or none), waiting as long as it takes. */
+    @Throws(InterruptedException::class)
+    fun acquire(range: IntRange, mode: LockMode) = acquireBlocking(range.first.toLong(), Span.count(range), Span.INDEX or mode.flag())
+
     /** Takes every lock from [start] on in [mode], waiting as long as it takes. */
+    @Throws(InterruptedException::class)
     fun acquireFrom(start: Long, mode: LockMode) = acquireBlocking(start, 0, Span.FROM or mode.flag())
 
     /** Takes lock [index] if no other owner is in the way: false on conflict. */
     fun tryAcquire(index: Long, mode: LockMode): Boolean = tryAcquire(index, 1, Span.INDEX or mode.flag())
 
+    /** Takes lock [index] if no other owner is in the way: false on conflict. */
+    fun tryAcquire(index: Int, mode: LockMode): Boolean = tryAcquire(index.toLong(), 1, Span.INDEX or mode.flag())
+
     /** Takes [range] if no other owner is in the way: false on conflict. */
     fun tryAcquire(range: LongRange, mode: LockMode): Boolean = tryAcquire(range.first, Span.count(range), Span.INDEX or mode.flag())
+
+    /** Takes [range] if no other owner is in the way: false on conflict. */
+    fun tryAcquire(range: IntRange, mode: LockMode): Boolean = tryAcquire(range.first.toLong(), Span.count(range), Span.INDEX or mode.flag())
 
     /**
      * Takes lock [index], waiting at most [timeout] ([Duration.INFINITE]: no limit): false at the
      * deadline, holding nothing new.
      */
+    @Throws(InterruptedException::class)
     fun acquire(index: Long, mode: LockMode, timeout: Duration): Boolean = acquireTimed(index, 1, Span.INDEX or mode.flag(), timeout)
 
+    /** Takes lock [index], waiting at most [timeout]: false at the deadline, holding nothing new. */
+    @Throws(InterruptedException::class)
+    fun acquire(index: Int, mode: LockMode, timeout: Duration): Boolean = acquireTimed(index.toLong(), 1, Span.INDEX or mode.flag(), timeout)
+
     /** Takes [range], waiting at most [timeout]: false at the deadline, holding nothing new. */
+    @Throws(InterruptedException::class)
     fun acquire(range: LongRange, mode: LockMode, timeout: Duration): Boolean =
         acquireTimed(range.first, Span.count(range), Span.INDEX or mode.flag(), timeout)
 
+    /** Takes [range], waiting at most [timeout]: false at the deadline, holding nothing new. */
+    @Throws(InterruptedException::class)
+    fun acquire(range: IntRange, mode: LockMode, timeout: Duration): Boolean =
+        acquireTimed(range.first.toLong(), Span.count(range), Span.INDEX or mode.flag(), timeout)
+
     /** Takes lock [index], waiting at most [timeout] (a `java.time.Duration`). */
+    @Throws(InterruptedException::class)
     fun acquire(index: Long, mode: LockMode, timeout: java.time.Duration): Boolean =
         acquireTimed(index, 1, Span.INDEX or mode.flag(), timeout.toKotlinDuration())
 
     /** Takes [range], waiting at most [timeout] (a `java.time.Duration`). */
+    @Throws(InterruptedException::class)
     fun acquire(range: LongRange, mode: LockMode, timeout: java.time.Duration): Boolean =
         acquireTimed(range.first, Span.count(range), Span.INDEX or mode.flag(), timeout.toKotlinDuration())
 
@@ -114,10 +161,22 @@ class LocksFile private constructor(
      * [Dispatchers.IO], in the kernel's queue. Cancellation ends the wait promptly and leaves nothing
      * new held. With a [timeout], false at the deadline.
      */
-    suspend fun acquireSuspending(range: LongRange, mode: LockMode, timeout: Duration? = null): Boolean {
-        val start = range.first
-        val count = Span.count(range)
-        val flags = Span.INDEX or mode.flag()
+    suspend fun acquireSuspending(range: LongRange, mode: LockMode, timeout: Duration? = null): Boolean =
+        acquireSuspending(range.first, Span.count(range), Span.INDEX or mode.flag(), timeout)
+
+    /** Takes [range] like the [LongRange] overload. */
+    suspend fun acquireSuspending(range: IntRange, mode: LockMode, timeout: Duration? = null): Boolean =
+        acquireSuspending(range.first.toLong(), Span.count(range), Span.INDEX or mode.flag(), timeout)
+
+    /** Takes lock [index] like the [LongRange] overload. */
+    suspend fun acquireSuspending(index: Long, mode: LockMode, timeout: Duration? = null): Boolean =
+        acquireSuspending(index, 1, Span.INDEX or mode.flag(), timeout)
+
+    /** Takes lock [index] like the [LongRange] overload. */
+    suspend fun acquireSuspending(index: Int, mode: LockMode, timeout: Duration? = null): Boolean =
+        acquireSuspending(index.toLong(), 1, Span.INDEX or mode.flag(), timeout)
+
+    private suspend fun acquireSuspending(start: Long, count: Long, flags: Int, timeout: Duration?): Boolean {
         // A try on the caller's thread; with the caller's timeout (at most 0), so the core checks it first.
         val seconds = timeout?.toDouble(DurationUnit.SECONDS) ?: Double.POSITIVE_INFINITY
         if (waitOnce(start, count, flags, minOf(seconds, 0.0)) == FastLane.DONE) return true
@@ -133,55 +192,85 @@ class LocksFile private constructor(
         }
     }
 
-    /** Takes lock [index] like the [LongRange] overload. */
-    suspend fun acquireSuspending(index: Long, mode: LockMode, timeout: Duration? = null): Boolean =
-        acquireSuspending(index..index, mode, timeout)
-
     // ----- guards ------------------------------------------------------------------------------
 
-    /** Takes lock [index] shared; the guard releases it (`use {}`). */
+    /** Takes lock [index] shared; the guard releases it (`use {}`, try-with-resources). */
+    @Throws(InterruptedException::class)
     fun read(index: Long): LockGuard = guard(index, 1, Span.INDEX or LockMode.READ.flag())
 
-    /** Takes [range] shared; the guard releases it (`use {}`). */
+    /** Takes lock [index] shared; the guard releases it. */
+    @Throws(InterruptedException::class)
+    fun read(index: Int): LockGuard = guard(index.toLong(), 1, Span.INDEX or LockMode.READ.flag())
+
+    /** Takes [range] shared; the guard releases it. */
+    @Throws(InterruptedException::class)
     fun read(range: LongRange): LockGuard = guard(range.first, Span.count(range), Span.INDEX or LockMode.READ.flag())
 
-    /** Takes lock [index] exclusive; the guard releases it (`use {}`). */
+    /** Takes [range] shared; the guard releases it. */
+    @Throws(InterruptedException::class)
+    fun read(range: IntRange): LockGuard = guard(range.first.toLong(), Span.count(range), Span.INDEX or LockMode.READ.flag())
+
+    /** Takes lock [index] exclusive; the guard releases it (`use {}`, try-with-resources). */
+    @Throws(InterruptedException::class)
     fun write(index: Long): LockGuard = guard(index, 1, Span.INDEX or LockMode.WRITE.flag())
 
-    /** Takes [range] exclusive; the guard releases it (`use {}`). */
+    /** Takes lock [index] exclusive; the guard releases it. */
+    @Throws(InterruptedException::class)
+    fun write(index: Int): LockGuard = guard(index.toLong(), 1, Span.INDEX or LockMode.WRITE.flag())
+
+    /** Takes [range] exclusive; the guard releases it. */
+    @Throws(InterruptedException::class)
     fun write(range: LongRange): LockGuard = guard(range.first, Span.count(range), Span.INDEX or LockMode.WRITE.flag())
+
+    /** Takes [range] exclusive; the guard releases it. */
+    @Throws(InterruptedException::class)
+    fun write(range: IntRange): LockGuard = guard(range.first.toLong(), Span.count(range), Span.INDEX or LockMode.WRITE.flag())
 
     // The with-functions hold the locks without a guard object (nothing to allocate, whether or not
     // the JIT inlines far enough to drop one), releasing them as `use {}` closes a guard.
 
     /** Runs [action] holding lock [index] shared, releasing it on every exit path. */
+    @Throws(InterruptedException::class)
     inline fun <T> withReadLock(index: Long, action: () -> T): T {
         acquire(index, LockMode.READ)
         return holding({ release(index) }, action)
     }
 
+    /** Runs [action] holding lock [index] shared, releasing it on every exit path. */
+    @Throws(InterruptedException::class)
+    inline fun <T> withReadLock(index: Int, action: () -> T): T = withReadLock(index.toLong(), action)
+
     /** Runs [action] holding [range] shared. */
+    @Throws(InterruptedException::class)
     inline fun <T> withReadLock(range: LongRange, action: () -> T): T {
         acquire(range, LockMode.READ)
         return holding({ release(range) }, action)
     }
 
     /** Runs [action] holding [range] shared. */
+    @Throws(InterruptedException::class)
     inline fun <T> withReadLock(range: IntRange, action: () -> T): T = withReadLock(range.toLongRange(), action)
 
     /** Runs [action] holding lock [index] exclusive, releasing it on every exit path. */
+    @Throws(InterruptedException::class)
     inline fun <T> withWriteLock(index: Long, action: () -> T): T {
         acquire(index, LockMode.WRITE)
         return holding({ release(index) }, action)
     }
 
+    /** Runs [action] holding lock [index] exclusive, releasing it on every exit path. */
+    @Throws(InterruptedException::class)
+    inline fun <T> withWriteLock(index: Int, action: () -> T): T = withWriteLock(index.toLong(), action)
+
     /** Runs [action] holding [range] exclusive. */
+    @Throws(InterruptedException::class)
     inline fun <T> withWriteLock(range: LongRange, action: () -> T): T {
         acquire(range, LockMode.WRITE)
         return holding({ release(range) }, action)
     }
 
     /** Runs [action] holding [range] exclusive. */
+    @Throws(InterruptedException::class)
     inline fun <T> withWriteLock(range: IntRange, action: () -> T): T = withWriteLock(range.toLongRange(), action)
 
     // ----- releasing ---------------------------------------------------------------------------
@@ -189,41 +278,54 @@ class LocksFile private constructor(
     /** Releases lock [index] (idempotent). */
     fun release(index: Long) = release(index, 1, Span.INDEX)
 
+    /** Releases lock [index] (idempotent). */
+    fun release(index: Int) = release(index.toLong(), 1, Span.INDEX)
+
     /** Releases whatever this handle holds in [range]. */
     fun release(range: LongRange) = release(range.first, Span.count(range), Span.INDEX)
+
+    /** Releases whatever this handle holds in [range]. */
+    fun release(range: IntRange) = release(range.first.toLong(), Span.count(range), Span.INDEX)
 
     /** Releases every lock from [start] on. */
     fun releaseFrom(start: Long) = release(start, 0, Span.FROM)
 
     /** Releases everything this handle holds. */
-    fun releaseAll() = native.releaseAll()
+    fun releaseAll() = converting { native.releaseAll() }
 
     // ----- introspection -----------------------------------------------------------------------
 
     /** What this handle holds, as coalesced runs in index order. */
-    fun held(): List<Held> = native.held().map { Held(it.start.toLong(), it.count?.toLong(), it.mode) }
+    fun held(): List<Held> = converting { native.held() }.map { Held(it.start.toLong(), it.count?.toLong(), it.mode.toPublic()) }
 
     /** The mode this handle holds lock [index] in, or null. */
-    fun modeOf(index: Long): LockMode? = native.modeOf(Span(index, 1, Span.INDEX).checked().start)
+    fun modeOf(index: Long): LockMode? = converting { native.modeOf(Span(index, 1, Span.INDEX).checked().start) }?.toPublic()
+
+    /** The mode this handle holds lock [index] in, or null. */
+    fun modeOf(index: Int): LockMode? = modeOf(index.toLong())
 
     /** The locks other owners hold overlapping [range] (default: all), with their processes. */
-    fun holders(range: LongRange = 0L..Long.MAX_VALUE): List<Holder> {
+    @JvmOverloads
+    fun holders(range: LongRange = 0L..MAX_INDEX): List<Holder> {
         val span = Span(range.first, Span.count(range), Span.INDEX).checked()
-        return native.holders(span.start, span.count).map {
-            Holder(it.start.toLong(), it.count?.toLong(), it.mode, it.kind, it.pid?.toInt())
+        return converting { native.holders(span.start, span.count) }.map {
+            Holder(it.start.toLong(), it.count?.toLong(), it.mode.toPublic(), it.kind.toPublic(), it.pid?.toInt())
         }
     }
 
+    /** The locks other owners hold overlapping [range], with their processes. */
+    fun holders(range: IntRange): List<Holder> = holders(range.toLongRange())
+
     /** Whether the path no longer names the open file (deleted or replaced). */
-    fun isStale(): Boolean = native.isStale()
+    fun isStale(): Boolean = converting { native.isStale() }
 
     /**
      * Releases every lock and closes the file; an acquire waiting on this handle in another thread
-     * ends with `LocksFileException.Closed`, holding nothing new, before this returns. Idempotent;
-     * later calls throw `Closed`. Throws `LocksFileException.NoLocksAvailable` only in
+     * ends with [LocksFileException.Closed], holding nothing new, before this returns. Idempotent;
+     * later calls throw `Closed`. Throws [LocksFileException.NoLocksAvailable] only in
      * [Scope.PROCESS], when the kernel cannot split a lock (the file is closed all the same).
      */
-    override fun close() = native.closeFile()
+    override fun close() = converting { native.closeFile() }
 
     override fun toString() = "LocksFile($path, $scope)"
 
@@ -299,7 +401,7 @@ class LocksFile private constructor(
     /** The status of a direct call; a failure is thrown as the generated path throws it. */
     private fun checked(status: Int): Int {
         if (status == FastLane.FAILED) {
-            native.raiseFastLaneError()
+            converting { native.raiseFastLaneError() }
             error("the native call failed without an error")
         }
         return status
@@ -348,8 +450,8 @@ class LockGuard internal constructor(
     /** The mode the locks are held in. */
     val mode: LockMode get() = if (flags and FastLane.WRITE != 0) LockMode.WRITE else LockMode.READ
 
-    /** How many locks are held; null for every lock from [start] on (up to [MAX_INDEX]). */
-    val count: Long? get() = if (flags and FastLane.TO_END != 0 || start + (spanCount - 1) == MAX_INDEX) null else spanCount
+    /** How many locks are held; null for every lock from [start] on (up to [LocksFile.MAX_INDEX]). */
+    val count: Long? get() = if (flags and FastLane.TO_END != 0 || start + (spanCount - 1) == LocksFile.MAX_INDEX) null else spanCount
 
     override fun close() {
         if (open) {

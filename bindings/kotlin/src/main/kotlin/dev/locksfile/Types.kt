@@ -2,15 +2,51 @@ package dev.locksfile
 
 import dev.locksfile.ffi.LockSpan
 import dev.locksfile.ffi.checkRange
+import dev.locksfile.ffi.LockClass as NativeLockClass
+import dev.locksfile.ffi.LockMode as NativeLockMode
+import dev.locksfile.ffi.Scope as NativeScope
 
-/** How a lock is held: [LockMode.READ] (shared) or [LockMode.WRITE] (exclusive). */
-typealias LockMode = dev.locksfile.ffi.LockMode
+// The public types are this package's own classes, so Kotlin and Java users import `dev.locksfile`
+// only (a Kotlin typealias of a generated class does not exist for Java). Each mirrors a type of the
+// interface definition (bindings/ffi/src/locksfile.udl); the conversions below are exhaustive `when`s,
+// so the compiler rejects a variant added on one side only, and SurfaceTest checks the names agree.
+// The conversions are @JvmSynthetic: internal in Kotlin, hidden from Java too.
 
-/** Who owns the locks: [Scope.OPEN_FILE] (each handle; the default) or [Scope.PROCESS]. */
-typealias Scope = dev.locksfile.ffi.Scope
+/** How a lock is held. */
+enum class LockMode {
+    /** Shared: any number of owners may hold it at once. */
+    READ,
 
-/** The family of a kernel lock: process-owned, open-file-description, or flock. */
-typealias LockClass = dev.locksfile.ffi.LockClass
+    /** Exclusive: one owner holds it, and nobody else holds it in any mode. */
+    WRITE,
+}
+
+/** Who owns the locks a handle takes. */
+enum class Scope {
+    /**
+     * Open-file-description locks (the default): each handle is its own owner; handles and threads
+     * exclude each other like processes do. No deadlock detection.
+     */
+    OPEN_FILE,
+
+    /**
+     * Classic POSIX locks owned by the process: the kernel detects deadlocks between processes. All
+     * handles of one file in a process share the locks and never exclude each other.
+     */
+    PROCESS,
+}
+
+/** The family of a kernel lock. */
+enum class LockClass {
+    /** A classic POSIX record lock, owned by a process. */
+    PROCESS,
+
+    /** An open-file-description lock. */
+    OPEN_FILE,
+
+    /** A whole-file flock(2) lock. */
+    FLOCK,
+}
 
 /** A run of locks held in one mode; [count] is null for every lock from [start] on. */
 data class Held(val start: Long, val count: Long?, val mode: LockMode)
@@ -18,8 +54,43 @@ data class Held(val start: Long, val count: Long?, val mode: LockMode)
 /** A lock another owner holds, with the holding process when Linux can tell. */
 data class Holder(val start: Long, val count: Long?, val mode: LockMode, val kind: LockClass, val pid: Int?)
 
-/** The largest lock index: 2^63 - 1. */
-const val MAX_INDEX: Long = Long.MAX_VALUE
+@JvmSynthetic
+internal fun LockMode.toNative(): NativeLockMode = when (this) {
+    LockMode.READ -> NativeLockMode.READ
+    LockMode.WRITE -> NativeLockMode.WRITE
+}
+
+@JvmSynthetic
+internal fun NativeLockMode.toPublic(): LockMode = when (this) {
+    NativeLockMode.READ -> LockMode.READ
+    NativeLockMode.WRITE -> LockMode.WRITE
+}
+
+@JvmSynthetic
+internal fun Scope.toNative(): NativeScope = when (this) {
+    Scope.OPEN_FILE -> NativeScope.OPEN_FILE
+    Scope.PROCESS -> NativeScope.PROCESS
+}
+
+@JvmSynthetic
+internal fun NativeScope.toPublic(): Scope = when (this) {
+    NativeScope.OPEN_FILE -> Scope.OPEN_FILE
+    NativeScope.PROCESS -> Scope.PROCESS
+}
+
+@JvmSynthetic
+internal fun NativeLockClass.toPublic(): LockClass = when (this) {
+    NativeLockClass.PROCESS -> LockClass.PROCESS
+    NativeLockClass.OPEN_FILE -> LockClass.OPEN_FILE
+    NativeLockClass.FLOCK -> LockClass.FLOCK
+}
+
+@JvmSynthetic
+internal fun LockClass.toNative(): NativeLockClass = when (this) {
+    LockClass.PROCESS -> NativeLockClass.PROCESS
+    LockClass.OPEN_FILE -> NativeLockClass.OPEN_FILE
+    LockClass.FLOCK -> NativeLockClass.FLOCK
+}
 
 /**
  * A span of locks as the direct call path takes it: [count] locks from [start], or every lock from
@@ -38,7 +109,7 @@ internal class Span(val start: Long, val count: Long, val flags: Int) {
     }
 
     /** The span as the core validates it, for the generated path (a count may not fit a [Long]). */
-    fun checked(): LockSpan = checkRange(start.toString(), if (toEnd) null else count.toULong().toString())
+    fun checked(): LockSpan = converting { checkRange(start.toString(), if (toEnd) null else count.toULong().toString()) }
 
     companion object {
         /** The flags of a span given by a start and a count ([Long] indexes: signed). */
@@ -49,5 +120,8 @@ internal class Span(val start: Long, val count: Long, val flags: Int) {
 
         /** The count of [range] (unsigned); an empty range has count 0, which the core reports as such. */
         fun count(range: LongRange): Long = if (range.isEmpty()) 0 else range.last - range.first + 1
+
+        /** The count of [range]; an empty range has count 0. */
+        fun count(range: IntRange): Long = if (range.isEmpty()) 0 else range.last.toLong() - range.first + 1
     }
 }

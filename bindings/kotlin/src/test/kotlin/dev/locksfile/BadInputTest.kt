@@ -1,7 +1,5 @@
 package dev.locksfile
 
-import dev.locksfile.ffi.LocksFileException
-
 import java.io.File
 import java.nio.file.Files
 import java.util.concurrent.CompletableFuture
@@ -51,11 +49,11 @@ class BadInputTest {
             }
             assertEquals(emptyList(), locks.held())
             // The largest index works; one past it cannot be named by a Long at all.
-            locks.acquire(MAX_INDEX, LockMode.WRITE)
-            assertEquals(LockMode.WRITE, locks.modeOf(MAX_INDEX))
-            locks.acquire(0L..MAX_INDEX, LockMode.READ)
+            locks.acquire(LocksFile.MAX_INDEX, LockMode.WRITE)
+            assertEquals(LockMode.WRITE, locks.modeOf(LocksFile.MAX_INDEX))
+            locks.acquire(0L..LocksFile.MAX_INDEX, LockMode.READ)
             assertEquals(listOf(Held(0, null, LockMode.READ)), locks.held())
-            locks.write(1L..MAX_INDEX).use { guard -> assertEquals(null, guard.count) }
+            locks.write(1L..LocksFile.MAX_INDEX).use { guard -> assertEquals(null, guard.count) }
         }
     }
 

@@ -1,6 +1,5 @@
 package dev.locksfile
 
-import dev.locksfile.ffi.LocksFileException
 import dev.locksfile.ffi.OpenOptions
 
 import java.io.File
@@ -42,9 +41,10 @@ class CloseTest {
             wrapper("acquire with an infinite timeout") { it.acquire(5, LockMode.WRITE, kotlin.time.Duration.INFINITE) },
             wrapper("acquireSuspending") { runBlocking { it.acquireSuspending(5, LockMode.WRITE) } },
             wrapper("write guard") { it.write(5L..5L).close() },
-            // The generated path, for contrast: one kernel wait, no slices.
-            dev.locksfile.ffi.LocksFile(path.path, OpenOptions(Scope.OPEN_FILE, true, 420u)).let { native ->
-                Waiter("generated acquire", { native.acquire(5uL, 1uL, LockMode.WRITE) }, native::closeFile)
+            // The generated path, for contrast: one kernel wait, no slices (its error converted as the
+            // layer converts every one).
+            dev.locksfile.ffi.LocksFile(path.path, OpenOptions(dev.locksfile.ffi.Scope.OPEN_FILE, true, 420u)).let { native ->
+                Waiter("generated acquire", { converting { native.acquire(5uL, 1uL, dev.locksfile.ffi.LockMode.WRITE) } }, { converting { native.closeFile() } })
             },
         )
     }

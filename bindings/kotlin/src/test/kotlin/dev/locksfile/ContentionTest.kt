@@ -1,7 +1,5 @@
 package dev.locksfile
 
-import dev.locksfile.ffi.LocksFileException
-
 import java.io.File
 import java.nio.file.Files
 import java.util.concurrent.CompletableFuture

@@ -1,6 +1,5 @@
 package dev.locksfile
 
-import dev.locksfile.ffi.LocksFileException
 import java.io.File
 import java.nio.file.Files
 import kotlin.test.assertEquals
@@ -90,7 +89,7 @@ class GuardTest {
                 locks.write(30).use { }
                 assertEquals(listOf(Held(10, 10, LockMode.READ)), locks.held())
             }
-            locks.write(5L..MAX_INDEX).use { guard -> assertEquals(null, guard.count) }
+            locks.write(5L..LocksFile.MAX_INDEX).use { guard -> assertEquals(null, guard.count) }
             assertEquals(emptyList(), locks.held())
         }
     }

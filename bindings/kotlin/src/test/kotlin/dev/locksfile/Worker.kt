@@ -1,7 +1,5 @@
 package dev.locksfile
 
-import dev.locksfile.ffi.LocksFileException
-
 import java.io.RandomAccessFile
 import java.nio.ByteBuffer
 import java.nio.ByteOrder
@@ -36,8 +34,8 @@ object Worker {
             val reply = try {
                 handle(words)
             } catch (e: LocksFileException) {
-                // The message is the core's: the text after `detail=`, the last field of every variant.
-                "err ${e::class.simpleName}: ${e.message?.substringAfter("detail=")}"
+                // The message is the core's, the same in every language.
+                "err ${e::class.simpleName}: ${e.detail}"
             } catch (e: Exception) {
                 "err Protocol: ${e.message}"
             }
