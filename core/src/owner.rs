@@ -476,12 +476,18 @@ impl Owner {
             None => Ok(()),
         };
         state.close_parked_if_idle();
-        let unused = state.views.is_empty();
+        // The last close to get here retires the owner: another one still waiting for its view's
+        // waits needs the descriptor until they end. (A close that retires leaves `closing` only
+        // afterwards, so that a second `close` of its view returns once everything is released.)
+        let unused = state.views.is_empty() && state.closing.as_slice() == [view];
+        if !unused {
+            state.closing.retain(|&closing| closing != view);
+        }
         drop(state);
         if unused {
             self.retire();
+            self.state().closing.retain(|&closing| closing != view);
         }
-        self.state().closing.retain(|&closing| closing != view);
         self.settled.notify_all();
         released
     }
