@@ -182,12 +182,18 @@ fn calibrate(op: &mut dyn FnMut()) -> u64 {
 
 fn pairs(dir: &Path) -> Vec<Series> {
     println!("acquire+release of one lock, uncontended (median of {BATCHES} batches; ns per pair)");
-    println!("{:>12} {:>14} {:>14} {:>14} {:>14} {:>10}", "locks held", "raw OFD pair", "try_acquire", "acquire", "guard", "try/raw");
+    println!(
+        "{:>12} {:>14} {:>14} {:>14} {:>14} {:>14} {:>10} {:>10}",
+        "locks held", "raw OFD pair", "try_acquire", "acquire", "guard", "fair acquire", "try/raw", "fair/raw"
+    );
     let mut series: Vec<Series> = [
         ("raw F_OFD_SETLK pair", "floor"),
         ("try_acquire + release", "api"),
         ("acquire + release", "api"),
         ("write guard", "api"),
+        // Through the gate (three system calls) when the handle holds nothing; a handle holding
+        // locks skips the gate, so with locks held it costs what `acquire` does.
+        ("fair handle: acquire + release", "contrast"),
     ]
     .into_iter()
     .map(|(name, kind)| Series { name, kind, samples: Vec::new() })
@@ -201,6 +207,10 @@ fn pairs(dir: &Path) -> Vec<Series> {
         let locks = LocksFile::open(dir.join(format!("crate-{held}"))).unwrap();
         for i in 0..held {
             locks.acquire(2 * i, LockMode::Write).unwrap();
+        }
+        let fair = LocksFile::options().fair(true).open(dir.join(format!("fair-{held}"))).unwrap();
+        for i in 0..held {
+            fair.acquire(2 * i, LockMode::Write).unwrap();
         }
         let samples = measure(&mut [
             &mut || {
@@ -216,12 +226,17 @@ fn pairs(dir: &Path) -> Vec<Series> {
                 locks.release(target).unwrap();
             },
             &mut || drop(locks.write(target).unwrap()),
+            &mut || {
+                fair.acquire(target, LockMode::Write).unwrap();
+                fair.release(target).unwrap();
+            },
         ]);
         let times: Vec<f64> = samples.iter().map(|s| median(s)).collect();
-        let [raw, try_pair, blocking_pair, guard_pair] = times[..] else { unreachable!() };
+        let [raw, try_pair, blocking_pair, guard_pair, fair_pair] = times[..] else { unreachable!() };
         println!(
-            "{held:>12} {raw:>14.0} {try_pair:>14.0} {blocking_pair:>14.0} {guard_pair:>14.0} {:>9.2}x",
-            try_pair / raw
+            "{held:>12} {raw:>14.0} {try_pair:>14.0} {blocking_pair:>14.0} {guard_pair:>14.0} {fair_pair:>14.0} {:>9.2}x {:>9.2}x",
+            try_pair / raw,
+            fair_pair / raw
         );
         for (one, batches) in series.iter_mut().zip(samples) {
             one.samples.push(batches);

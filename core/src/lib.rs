@@ -72,6 +72,7 @@
 //! in-process.
 
 mod error;
+mod fair;
 mod guard;
 mod holders;
 mod locks_file;
@@ -86,6 +87,7 @@ mod registry;
 mod sys;
 
 pub use error::{Error, Result};
+pub use fair::{FAIR_MAX_INDEX, GATE_FIRST};
 pub use guard::LockGuard;
 pub use holders::Holder;
 pub use locks_file::{LocksFile, OpenOptions, Scope};

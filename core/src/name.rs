@@ -2,6 +2,9 @@
 //! its own, so that every language (and the `locksfile` command) finds the same lock for the same
 //! name, and names never land on the small indices programs use by number.
 
+use crate::error::Result;
+use crate::range::{IntoLockRange, LockRange};
+
 /// The first index of the region names map into: 2^61.
 pub const NAMED_FIRST: u64 = 1 << 61;
 /// How many indices the region has: 2^61 (it ends where 2^62 begins).
@@ -15,6 +18,21 @@ pub const NAMED_COUNT: u64 = 1 << 61;
 #[must_use]
 pub fn index_of(name: &str) -> u64 {
     NAMED_FIRST + (fmix64(fnv1a64(name.as_bytes())) >> 3)
+}
+
+/// A name stands for its lock: `locks.acquire("dataset-42", LockMode::Write)` takes
+/// [`index_of`]`("dataset-42")`.
+impl IntoLockRange for &str {
+    fn into_lock_range(self) -> Result<LockRange> {
+        LockRange::index(index_of(self))
+    }
+}
+
+/// As for `&str`.
+impl IntoLockRange for &String {
+    fn into_lock_range(self) -> Result<LockRange> {
+        self.as_str().into_lock_range()
+    }
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
@@ -45,6 +63,12 @@ mod tests {
             let index = index_of(name);
             assert!((NAMED_FIRST..NAMED_FIRST + NAMED_COUNT).contains(&index), "{name}: {index}");
         }
+    }
+
+    #[test]
+    fn a_name_is_its_lock() {
+        assert_eq!("dataset-42".into_lock_range().unwrap(), LockRange::index(index_of("dataset-42")).unwrap());
+        assert_eq!((&String::from("x")).into_lock_range().unwrap(), LockRange::index(index_of("x")).unwrap());
     }
 
     #[test]

@@ -37,6 +37,8 @@ use crate::sys::fork;
 use crate::sys::futex::{Event, Mutex, MutexGuard, Woken};
 use crate::sys::wake;
 
+mod fair;
+
 /// Identifies a view (handle) of an owner.
 pub(crate) type ViewId = u64;
 
@@ -228,8 +230,19 @@ impl Owner {
     /// `Closed` (before or during the wait; nothing new held), `NotWritable`, `Deadlock`,
     /// `Interrupted` (a signal; nothing new held), `NoLocksAvailable`, `Io`.
     pub(crate) fn acquire(&self, view: ViewId, range: LockRange, mode: LockMode, wait: Wait) -> Result<bool> {
+        self.acquire_from(self.state(), view, range, mode, wait)
+    }
+
+    /// [`Self::acquire`], from the state lock held.
+    fn acquire_from<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        view: ViewId,
+        range: LockRange,
+        mode: LockMode,
+        wait: Wait,
+    ) -> Result<bool> {
         let (start, end) = (range.start(), range.raw_end());
-        let mut state = self.state();
         if state.views.len() == 1 && state.views[0].id == view && state.waits.is_empty() {
             // The common case: one view, no wait in flight. One request, converting in place, and
             // the record follows it exactly.
@@ -248,23 +261,9 @@ impl Owner {
         }
         // Two requests over the same bytes must not interleave their kernel calls: wait for the
         // one in flight (in-process, so never a conflict between owners).
-        loop {
-            self.check_open(&state, view)?;
-            if !state.waits_overlap(start, end) {
-                break;
-            }
-            if matches!(wait, Wait::Try) {
-                return Ok(false);
-            }
-            let seen = self.settled.current();
-            drop(state);
-            match self.settled.wait(seen, wait.left()) {
-                Woken::Notified => {}
-                Woken::Interrupted => return Err(Error::Interrupted { path: self.path.clone(), range, mode }),
-                Woken::TimedOut => return Ok(false),
-            }
-            state = self.state();
-        }
+        let Some(mut state) = self.wait_in_process(state, view, &[(start, end)], range, mode, wait)? else {
+            return Ok(false);
+        };
         if mode == LockMode::Write && !self.writable {
             return Err(Error::NotWritable { path: self.path.clone() });
         }
@@ -277,6 +276,39 @@ impl Owner {
             Err(error) => return Err(self.error(&state, error, range, mode)),
         }
         self.wait_then_commit(state, view, range, mode, wait)
+    }
+
+    /// Waits in-process until no kernel wait of this owner is in flight over any of `spans`:
+    /// `None` when `wait` runs out first.
+    ///
+    /// # Errors
+    /// `Closed`, `Interrupted` (a signal handler ran).
+    fn wait_in_process<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        view: ViewId,
+        spans: &[(u64, u64)],
+        range: LockRange,
+        mode: LockMode,
+        wait: Wait,
+    ) -> Result<Option<MutexGuard<'a, State>>> {
+        loop {
+            self.check_open(&state, view)?;
+            if !spans.iter().any(|&(start, end)| state.waits_overlap(start, end)) {
+                return Ok(Some(state));
+            }
+            if matches!(wait, Wait::Try) {
+                return Ok(None);
+            }
+            let seen = self.settled.current();
+            drop(state);
+            match self.settled.wait(seen, wait.left()) {
+                Woken::Notified => {}
+                Woken::Interrupted => return Err(Error::Interrupted { path: self.path.clone(), range, mode }),
+                Woken::TimedOut => return Ok(None),
+            }
+            state = self.state();
+        }
     }
 
     /// After a conflict: waits in the kernel, without the state lock, the range marked as in
@@ -444,12 +476,18 @@ impl Owner {
             None => Ok(()),
         };
         state.close_parked_if_idle();
-        let unused = state.views.is_empty();
+        // The last close to get here retires the owner: another one still waiting for its view's
+        // waits needs the descriptor until they end. (A close that retires leaves `closing` only
+        // afterwards, so that a second `close` of its view returns once everything is released.)
+        let unused = state.views.is_empty() && state.closing.as_slice() == [view];
+        if !unused {
+            state.closing.retain(|&closing| closing != view);
+        }
         drop(state);
         if unused {
             self.retire();
+            self.state().closing.retain(|&closing| closing != view);
         }
-        self.state().closing.retain(|&closing| closing != view);
         self.settled.notify_all();
         released
     }

@@ -106,6 +106,63 @@ fn close_ends_a_polling_wait_and_kills_nothing_after_another_library_reset_the_s
     assert_played_well("close_after_another_library_reset_the_signal", &[("LOCKSFILE_TIMER_SIGNAL", &signal)]);
 }
 
+// ----- Two views of one owner closing while one of them waits ----------------------------------
+
+/// Another library installing an `SA_RESTART` handler on `signal`: a wait in the kernel can no
+/// longer be cut short by it.
+fn set_restarting_handler(signal: libc::c_int) {
+    extern "C" fn returning(_: libc::c_int) {}
+    // SAFETY: a zeroed sigaction with a no-op extern "C" handler is valid.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = returning as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(signal, &action, std::ptr::null_mut());
+    }
+}
+
+#[test]
+fn close_of_the_last_view_while_another_close_waits() {
+    if !playing("close_of_the_last_view_while_another_close_waits") {
+        return;
+    }
+    let path = temp_dir("isolated-two-closes").join("test.lock");
+    let mut blocker = common::Worker::start(&path, Scope::OpenFile);
+    assert_eq!(blocker.ask("acquire write 0 block"), "ok");
+    let first = LocksFile::options().scope(Scope::Process).open(&path).unwrap();
+    let second = LocksFile::options().scope(Scope::Process).open(&path).unwrap();
+    second.acquire(7, LockMode::Write).unwrap();
+    std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| first.acquire(0, LockMode::Write));
+        wait_until("the request waits in the kernel", || waiting_requests(&path) == 1);
+        // The wait can no longer be cut short: the first close waits for it to end on its own.
+        set_restarting_handler(timer_signal());
+        let closer = scope.spawn(|| first.close());
+        wait_until("the first view is closing", || first.is_closed());
+        // The last view open: its close must leave the descriptor to the wait still running.
+        second.close().unwrap();
+        assert_eq!(blocker.ask("release 0"), "ok");
+        let waited = waiter.join().map_err(|_| "the waiter panicked");
+        let closed = closer.join().map_err(|_| "the first close panicked");
+        let free = blocker.can_take("write", "0") && blocker.can_take("write", "7");
+        match (&waited, &closed, free) {
+            (Ok(Err(Error::Closed { .. })), Ok(Ok(())), true) => finish(0),
+            _ => {
+                eprintln!("waiter {waited:?}, first close {closed:?}, locks 0 and 7 free from outside: {free}");
+                finish(2)
+            }
+        }
+    });
+    unreachable!()
+}
+
+#[test]
+fn the_last_close_of_an_owner_waits_for_the_closes_still_waiting() {
+    let signal = timer_signal().to_string();
+    assert_played_well("close_of_the_last_view_while_another_close_waits", &[("LOCKSFILE_TIMER_SIGNAL", &signal)]);
+}
+
 // ----- A fork child's own thread ids and waits ---------------------------------------------------
 
 #[test]

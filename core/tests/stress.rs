@@ -9,7 +9,7 @@
 //! `LOCKSFILE_STRESS_SEED` (else a fresh one, printed as `stress seed: N`) drives every thread's
 //! random stream; `LOCKSFILE_STRESS_SECONDS` (default 60), `_PROCESSES` (4), `_THREADS` (3) and
 //! `_MIX` shape the run. The mix `full` (default) has, in every worker, two `OpenFile` handles and
-//! two `Process`-scope views, all shared by all threads, so releases and closes race other
+//! two `Process`-scope views (one of each fair: odd slots pass the gates), all shared by all threads, so releases and closes race other
 //! threads' waits on the same handle, and fork children touch inherited handles; `open-file` and
 //! `process` are `full` with one scope only and no forks (to tell defects apart); `calm` (the
 //! harness's control) has only `OpenFile` handles, two per thread and private to it, and no forks:

@@ -7,7 +7,7 @@ use locksfile_ffi::{locksfile_fast_acquire, locksfile_fast_release, LocksFile, O
 fn main() {
     let calls: u64 = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1_000);
     let path = std::env::temp_dir().join(format!("locksfile-fast-pair-{}", std::process::id()));
-    let options = OpenOptions { scope: Scope::OpenFile, create: true, mode: 0o644 };
+    let options = OpenOptions { scope: Scope::OpenFile, create: true, mode: 0o644, fair: false };
     let file = LocksFile::new(path.display().to_string(), options).unwrap();
     let token = file.fast_lane_token();
     for _ in 0..calls {

@@ -22,7 +22,12 @@ impl LocksFile {
     /// As the core's `OpenOptions::open`.
     pub fn new(path: String, options: OpenOptions) -> Result<Self, LocksFileError> {
         let core = Arc::new(
-            locksfile::LocksFile::options().scope(options.scope).create(options.create).mode(options.mode).open(&path)?,
+            locksfile::LocksFile::options()
+                .scope(options.scope)
+                .create(options.create)
+                .mode(options.mode)
+                .fair(options.fair)
+                .open(&path)?,
         );
         let token = tokens::register(Arc::clone(&core)).ok_or_else(|| LocksFileError::Io {
             operation: "open".into(),
@@ -51,6 +56,10 @@ impl LocksFile {
 
     pub fn is_writable(&self) -> bool {
         self.writable
+    }
+
+    pub fn is_fair(&self) -> bool {
+        self.core.is_fair()
     }
 
     pub fn acquire(&self, start: u64, count: Option<u64>, mode: LockMode) -> Result<(), LocksFileError> {

@@ -12,6 +12,7 @@ pub struct OpenOptions {
     pub scope: Scope,
     pub create: bool,
     pub mode: u32,
+    pub fair: bool,
 }
 
 /// A run of locks a handle holds in one mode.

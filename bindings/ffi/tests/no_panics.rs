@@ -16,7 +16,7 @@ fn path(name: &str) -> String {
 }
 
 fn open(name: &str) -> LocksFile {
-    let options = OpenOptions { scope: Scope::OpenFile, create: true, mode: 0o644 };
+    let options = OpenOptions { scope: Scope::OpenFile, create: true, mode: 0o644, fair: false };
     LocksFile::new(path(name), options).unwrap()
 }
 
@@ -160,7 +160,7 @@ fn close_ends_a_wait_on_the_direct_path_with_closed() {
 
 #[test]
 fn opening_errors_are_typed() {
-    let options = || OpenOptions { scope: Scope::Process, create: false, mode: 0o644 };
+    let options = || OpenOptions { scope: Scope::Process, create: false, mode: 0o644, fair: false };
     assert!(matches!(LocksFile::new("/nonexistent-dir/x.lock".into(), options()), Err(LocksFileError::NotFound { .. })));
     assert!(matches!(LocksFile::new("/".into(), options()), Err(LocksFileError::IsDirectory { .. })));
     assert!(matches!(LocksFile::new(String::new(), options()), Err(LocksFileError::NotFound { .. } | LocksFileError::Io { .. })));

@@ -84,15 +84,20 @@ fn install_returning_sigusr1_handler() {
     }
 }
 
+/// Whether the `keep-reading` threads go on.
+static KEEP_READING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn handle(file: &mut Option<LocksFile>, line: &str) -> String {
     let words: Vec<&str> = line.split_whitespace().collect();
     match words.as_slice() {
         ["pid"] => std::process::id().to_string(),
         // SAFETY: gettid has no preconditions.
         ["tid"] => unsafe { libc::gettid() }.to_string(),
+        // `scope`: `open-file` or `process`, with `+fair` for a fair handle.
         ["open", path, scope] => {
-            let scope = if *scope == "process" { Scope::Process } else { Scope::OpenFile };
-            match LocksFile::options().scope(scope).open(path) {
+            let (scope, fair) = scope.split_once('+').map_or((*scope, false), |(scope, fair)| (scope, fair == "fair"));
+            let scope = if scope == "process" { Scope::Process } else { Scope::OpenFile };
+            match LocksFile::options().scope(scope).fair(fair).open(path) {
                 Ok(opened) => {
                     *file = Some(opened);
                     "ok".into()
@@ -227,6 +232,30 @@ fn handle(file: &mut Option<LocksFile>, line: &str) -> String {
             });
             children.join(" ")
         }
+        // Starts a thread that, through a fair handle of its own, takes `index` for reading, holds
+        // it a random while (seeded), lets go and takes it again, until `stop-reading`; replies
+        // once it holds the lock the first time.
+        ["keep-reading", path, index, seed, min_ms, max_ms] => {
+            let handle = LocksFile::options().fair(true).open(path).unwrap();
+            let index: u64 = index.parse().unwrap();
+            let (mut state, min, max): (u64, u64, u64) = (seed.parse().unwrap(), min_ms.parse().unwrap(), max_ms.parse().unwrap());
+            handle.acquire(index, LockMode::Read).unwrap();
+            KEEP_READING.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::thread::spawn(move || loop {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                std::thread::sleep(Duration::from_millis(min + (state >> 33) % (max - min + 1)));
+                handle.release(index).unwrap();
+                if !KEEP_READING.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                handle.acquire(index, LockMode::Read).unwrap();
+            });
+            "ok".into()
+        }
+        ["stop-reading"] => {
+            KEEP_READING.store(false, std::sync::atomic::Ordering::SeqCst);
+            "ok".into()
+        }
         _ => match file {
             Some(file) => handle_lock(file, &words),
             None => "err not open".into(),
@@ -343,8 +372,17 @@ impl Worker {
         Self::start_with_env(path, scope, &[])
     }
 
+    /// Starts a worker that opens `path` in `scope` as a fair handle.
+    pub fn start_fair(path: &Path, scope: Scope) -> Self {
+        Self::start_opening(path, if scope == Scope::Process { "process+fair" } else { "open-file+fair" }, &[])
+    }
+
     /// Starts a worker with extra environment variables.
     pub fn start_with_env(path: &Path, scope: Scope, env: &[(&str, &str)]) -> Self {
+        Self::start_opening(path, if scope == Scope::Process { "process" } else { "open-file" }, env)
+    }
+
+    fn start_opening(path: &Path, scope: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--exact", "worker_entry", "--nocapture", "--test-threads=1"])
             .env(WORKER_ENV, "1")
@@ -368,7 +406,6 @@ impl Worker {
             }
         });
         let mut worker = Self { child, stdin, replies };
-        let scope = if scope == Scope::Process { "process" } else { "open-file" };
         assert_eq!(worker.ask(&format!("open {} {scope}", path.display())), "ok");
         worker
     }

@@ -233,7 +233,7 @@ impl Worker {
                 index,
                 scope,
                 claims: Mutex::default(),
-                current: Mutex::new(Current { handle: Some(worker.open(scope)), generation: 0 }),
+                current: Mutex::new(Current { handle: Some(worker.open(index, scope)), generation: 0 }),
             })
             .collect();
         let metadata = std::fs::metadata(&worker.path).expect("the lock file");
@@ -241,8 +241,10 @@ impl Worker {
         worker
     }
 
-    fn open(&self, scope: Scope) -> Arc<LocksFile> {
-        Arc::new(LocksFile::options().scope(scope).open(&self.path).expect("open the lock file"))
+    /// Opens slot `index`'s handle: odd slots are fair (writer preference, through the gates).
+    fn open(&self, index: usize, scope: Scope) -> Arc<LocksFile> {
+        let fair = index % 2 == 1;
+        Arc::new(LocksFile::options().scope(scope).fair(fair).open(&self.path).expect("open the lock file"))
     }
 
     fn control_thread(&self) -> usize {
@@ -508,7 +510,7 @@ impl Worker {
             self.close_handle(slot, current);
         }
         for (slot, (_, current)) in self.slots.iter().zip(&mut guards) {
-            current.handle = Some(self.open(slot.scope));
+            current.handle = Some(self.open(slot.index, slot.scope));
             current.generation += 1;
         }
         drop(guards);
@@ -724,9 +726,9 @@ impl Worker {
                 if reopen_first { "first" } else { "after" }
             ),
         );
-        let fresh = reopen_first.then(|| self.open(slot.scope));
+        let fresh = reopen_first.then(|| self.open(slot.index, slot.scope));
         let closed = self.close_handle(slot, &mut current);
-        current.handle = Some(fresh.unwrap_or_else(|| self.open(slot.scope)));
+        current.handle = Some(fresh.unwrap_or_else(|| self.open(slot.index, slot.scope)));
         current.generation += 1;
         drop(current);
         self.end(thread, closed.into());

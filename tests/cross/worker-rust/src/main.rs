@@ -3,15 +3,19 @@
 //! `tests/README.md`; the Python, Kotlin and Swift workers speak it too.
 
 mod data;
+mod reading;
 
 use std::fs::File;
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
 
-use locksfile::{Error, LockMode, LockRange, LocksFile, Scope};
+use locksfile::{Error, IntoLockRange, LockMode, LockRange, LocksFile, Scope};
+
+use reading::KeepReading;
 
 fn main() {
     let mut file: Option<LocksFile> = None;
+    let mut reading: Option<KeepReading> = None;
     let mut out = std::io::stdout().lock();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
@@ -22,7 +26,7 @@ fn main() {
         if words[0] == "quit" {
             break;
         }
-        let reply = match handle(&mut file, &words) {
+        let reply = match handle(&mut file, &mut reading, &words) {
             Ok(reply) => reply,
             Err(Failure::Lock(error)) => format!("err {}: {error}", kind(&error)),
             Err(Failure::Protocol(message)) => format!("err Protocol: {message}"),
@@ -56,12 +60,23 @@ fn kind(error: &Error) -> String {
     format!("{error:?}").chars().take_while(char::is_ascii_alphanumeric).collect()
 }
 
-fn handle(file: &mut Option<LocksFile>, words: &[&str]) -> Result<String, Failure> {
+fn handle(file: &mut Option<LocksFile>, reading: &mut Option<KeepReading>, words: &[&str]) -> Result<String, Failure> {
     match words {
         ["pid"] => return Ok(std::process::id().to_string()),
+        ["index-of", name] => return Ok(locksfile::index_of(name).to_string()),
         ["open", path, scope] => {
-            let scope = if *scope == "process" { Scope::Process } else { Scope::OpenFile };
-            *file = Some(LocksFile::options().scope(scope).open(path)?);
+            let (scope, fair) = match scope.strip_suffix("+fair") {
+                Some(scope) => (scope, true),
+                None => (*scope, false),
+            };
+            let scope = if scope == "process" { Scope::Process } else { Scope::OpenFile };
+            *file = Some(LocksFile::options().scope(scope).fair(fair).open(path)?);
+            return Ok("ok".into());
+        }
+        ["stop-reading"] => {
+            if let Some(keep) = reading.take() {
+                keep.stop()?;
+            }
             return Ok("ok".into());
         }
         ["close"] => {
@@ -72,6 +87,11 @@ fn handle(file: &mut Option<LocksFile>, words: &[&str]) -> Result<String, Failur
     }
     let file = file.as_ref().ok_or_else(|| Failure::Protocol("no file is open".into()))?;
     match words {
+        ["keep-reading", index, seed, min, max] => {
+            let (index, seed, min, max) = (number(index)?, number(seed)?, number(min)?, number(max)?);
+            *reading = Some(KeepReading::start(file.path(), index, seed, min, max)?);
+            Ok("ok".into())
+        }
         ["acquire", mode, range, wait] => acquire(file, mode_of(mode)?, range_of(range)?, wait),
         ["release", range] => {
             file.release(range_of(range)?)?;
@@ -163,8 +183,11 @@ fn number(word: &str) -> Result<u64, Failure> {
     word.parse().map_err(|_| Failure::Protocol(format!("bad number {word:?}")))
 }
 
-/// `3`, `1..4` (indices 1, 2, 3) or `5..` (from 5 on).
+/// `3`, `1..4` (indices 1, 2, 3), `5..` (from 5 on) or `name:NAME` (the lock of NAME).
 fn range_of(text: &str) -> Result<LockRange, Failure> {
+    if let Some(name) = text.strip_prefix("name:") {
+        return Ok(name.into_lock_range()?);
+    }
     let range = match text.split_once("..") {
         None => LockRange::index(number(text)?),
         Some((start, "")) => LockRange::from_start(number(start)?),
