@@ -85,8 +85,8 @@ public enum LocksFileError: Error, Sendable, Hashable {
     case NotWritable(path: String, detail: String)
     /// The kernel found that waiting would deadlock (`.process` scope only).
     case Deadlock(path: String, detail: String)
-    /// A signal interrupted the wait; nothing new is held. (The acquires of this layer wait again
-    /// after a signal handler ran; this reaches callers only from the core's other paths.)
+    /// A signal interrupted a wait; nothing new is held. (The acquires of this layer wait again
+    /// once the signal's handler has run, so they do not throw it.)
     case Interrupted(path: String, detail: String)
     /// The kernel's lock table is full (ENOLCK).
     case NoLocksAvailable(path: String, detail: String)
