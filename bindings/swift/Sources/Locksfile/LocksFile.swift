@@ -112,8 +112,8 @@ public final class LocksFile: Sendable {
     // MARK: Acquiring without blocking a thread of the caller's
 
     /// Takes lock `index` in `mode`, waiting as long as it takes without blocking the caller's
-    /// thread (see `acquire(_:_:timeout:)`). Cancelling the task ends the wait with
-    /// `CancellationError`, holding nothing new.
+    /// thread (how, and how cancellation works: `acquire(_:_:timeout:)`). Cancelling the task ends
+    /// the wait with `CancellationError`, holding nothing new.
     public func acquire(_ mode: LockMode, _ index: UInt64) async throws {
         _ = try await acquireAsync(FastSpan(index), mode, timeout: nil)
     }
@@ -142,9 +142,11 @@ public final class LocksFile: Sendable {
     /// The first attempt runs on the caller's thread and does not wait. After a conflict, the wait
     /// goes to the process's shared pool of waiter threads (at most `asyncWaiterThreads`, however
     /// many tasks wait), which wait in the kernel's queue in slices of at most 50 ms, taking turns
-    /// when more requests wait than there are threads. Cancelling the task ends the wait (within a
-    /// slice) with `CancellationError`, holding nothing new; closing the handle ends it promptly with
-    /// `Closed`. The deadline is on the monotonic clock (`ContinuousClock`).
+    /// when more requests wait than there are threads. Cancelling the task ends the wait within a
+    /// slice with `CancellationError`, holding nothing new; a request the kernel grants before
+    /// then returns normally, holding its locks (cancellation is cooperative: check
+    /// `Task.isCancelled` after it). Closing the handle ends the wait at once with `Closed`. The
+    /// deadline is on the monotonic clock (`ContinuousClock`).
     public func acquire(_ mode: LockMode, _ index: UInt64, timeout: Duration) async throws -> Bool {
         try await acquireAsync(FastSpan(index), mode, timeout: timeout)
     }

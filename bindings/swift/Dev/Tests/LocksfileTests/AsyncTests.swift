@@ -110,13 +110,16 @@ final class AsyncTests: LocksfileTestCase {
         let secondTasks = (0..<later).map { index in Task { try await second.acquire(.write, UInt64(100 + index)) } }
         for index in cancelled.sorted() { secondTasks[index].cancel() }
         XCTAssertEqual(holder.ask("release 100.."), "ok")
-        // (Cancelled before the holder let go: those cannot have taken their lock first.)
+        // A cancelled wait ends with CancellationError holding nothing, unless the kernel granted
+        // it first (within the slice it was waiting in when the cancellation came: it then returns
+        // holding the lock); the others return holding their locks.
+        var ended = 0
         for (index, task) in secondTasks.enumerated() {
             do {
                 try await task.value
-                XCTAssertFalse(cancelled.contains(index), "the cancelled wait for lock \(100 + index) returned")
                 XCTAssertFalse(checker.canTake("read", "\(100 + index)"), "lock \(100 + index) is not held")
             } catch is CancellationError {
+                ended += 1
                 XCTAssertTrue(cancelled.contains(index), "the wait for lock \(100 + index) was cancelled unasked")
                 XCTAssertTrue(checker.canTake("write", "\(100 + index)"), "the cancelled wait took lock \(100 + index)")
             }
@@ -128,9 +131,9 @@ final class AsyncTests: LocksfileTestCase {
         XCTAssertFalse(checker.canTake("read", "0"))
         XCTAssertFalse(checker.canTake("read", "\(limit - 1)"))
         XCTAssertEqual(try first.held().reduce(0) { $0 + ($1.count ?? 0) }, UInt64(limit))
-        XCTAssertEqual(try second.held().reduce(0) { $0 + ($1.count ?? 0) }, UInt64(later - cancelled.count))
+        XCTAssertEqual(try second.held().reduce(0) { $0 + ($1.count ?? 0) }, UInt64(later - ended))
         XCTAssertLessThanOrEqual(WaiterPool.shared.started, limit, "the pool outgrew its size")
-        print("testWaitsBeyondThePoolsSizeTakeTurns: \(limit) + \(later) waits (\(cancelled.count) cancelled) on \(WaiterPool.shared.started) threads")
+        print("testWaitsBeyondThePoolsSizeTakeTurns: \(limit) + \(later) waits (\(cancelled.count) cancelled, \(ended) ended by it) on \(WaiterPool.shared.started) threads")
     }
 
     private func awaitWaiter(_ table: ProcLocks, _ index: UInt64) async throws {
