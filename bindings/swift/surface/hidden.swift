@@ -10,10 +10,13 @@ func use(locks: LocksFile) throws {
     _ = locks.fastLaneToken()  // hidden
     try locks.raiseFastLaneError()  // hidden
     try locks.closeFile()  // hidden: the idiomatic name is close()
-    _ = locks.handle  // hidden: the generated object (package access)
-    _ = locks.token  // hidden (package access)
+    _ = locks.handle  // hidden: the generated object (internal)
+    _ = locks.token  // hidden: the direct path's token (@_spi(Bench) only)
     _ = LocksFileHandle.self  // hidden: the generated class
     _ = OpenOptions.self  // hidden
     _ = try checkRange(start: "1", count: "1")  // hidden
     _ = LocksfileGenerated.LocksFileHandle.self  // hidden: the generated module is not imported
+    _ = locksfile_fast_acquire(0, 1, 1, 0)  // hidden: the C declarations are not imported either
+    _ = FastSpan(1)  // hidden: the layer's internals
+    _ = WaiterPool.shared  // hidden
 }

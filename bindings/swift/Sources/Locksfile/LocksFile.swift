@@ -1,6 +1,5 @@
-import Foundation
-import LocksfileFFI
-import LocksfileGenerated
+internal import LocksfileFFI
+internal import LocksfileGenerated
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +9,7 @@ import Glibc
 /// holds.
 ///
 /// Index and range forms, `withLock` closures that release on every exit path, `Duration` timeouts,
-/// and an `async` acquire that waits off the cooperative thread pool and honours task
+/// and `async` forms of every acquire, which wait off the cooperative thread pool and honour task
 /// cancellation. Errors are `LocksFileError` cases, worded by the native core (bad ranges and
 /// timeouts included), the same in every language.
 ///
@@ -19,10 +18,11 @@ import Glibc
 public final class LocksFile: Sendable {
     /// The generated object. It owns the core's handle, which `token` names on the direct call
     /// path for as long as it lives: it lives as long as this object, so `token` stays valid.
-    package let handle: LocksFileHandle
+    let handle: LocksFileHandle
     /// The direct call path's name of `handle`, fetched once (a generated call costs as much as
-    /// the rest of an acquire).
-    package let token: UInt64
+    /// the rest of an acquire). Visible to the repository's benchmark only
+    /// (`@_spi(Bench) import Locksfile`), which calls the direct path as C for its floor.
+    @_spi(Bench) public let token: UInt64
 
     /// The path the file was opened by.
     public let path: String
@@ -34,12 +34,17 @@ public final class LocksFile: Sendable {
     /// Opens (or creates, never truncating) the lock file at `path`; read-only when it is not
     /// writable. `mode`: the permission bits of a new file, less the umask.
     public init(path: String, scope: Scope = .openFile, create: Bool = true, mode: UInt32 = 0o644) throws {
-        handle = try LocksFileHandle(path: path, options: OpenOptions(scope: scope, create: create, mode: mode))
+        handle = try converting {
+            try LocksFileHandle(path: path, options: OpenOptions(scope: scope.generated, create: create, mode: mode))
+        }
         token = handle.fastLaneToken()
         self.path = handle.path()
-        self.scope = handle.scope()
+        self.scope = Scope(handle.scope())
         isWritable = handle.isWritable()
     }
+
+    /// The largest lock index: 2^63 - 1 (the largest `off_t`).
+    public static var maxIndex: UInt64 { LocksfileGenerated.maxIndex() }
 
     // MARK: Acquiring
 
@@ -104,51 +109,88 @@ public final class LocksFile: Sendable {
         try fastAcquire(FastSpan(range), mode, timeout: timeout.seconds)
     }
 
-    /// Takes `range` without blocking the cooperative thread pool: the kernel wait runs on a thread
-    /// of its own, in slices; cancelling the task ends it (throwing `CancellationError`) holding
-    /// nothing new, and so does closing the handle (throwing `Closed`). With a `timeout`, false at
-    /// the deadline.
-    public func acquire(_ mode: LockMode, _ range: Range<UInt64>, timeout: Duration? = nil) async throws -> Bool {
-        let span = FastSpan(range)
-        let seconds = timeout?.seconds ?? .infinity
-        // A try on the caller's thread; with the caller's timeout (at most 0), so the core checks it first.
-        if try fastAcquire(span, mode, timeout: min(seconds, 0)) { return true }
-        let cancelled = CancelFlag()
-        let clock = ContinuousClock()
-        let began = clock.now
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, Error>) in
-                // (Started from the cooperative pool, this thread blocks every signal; the core
-                // unblocks its wake signal for each wait, so the wait still queues in the kernel.)
-                let waiter = Thread {
-                    do {
-                        while true {
-                            if cancelled.isSet { continuation.resume(throwing: CancellationError()); return }
-                            let left = max(0, seconds - (clock.now - began).seconds)
-                            if try self.fastAcquire(span, mode, timeout: min(left, LocksFile.slice)) {
-                                if cancelled.isSet {
-                                    try? self.fastRelease(span)
-                                    continuation.resume(throwing: CancellationError())
-                                } else {
-                                    continuation.resume(returning: true)
-                                }
-                                return
-                            }
-                            if left <= LocksFile.slice { continuation.resume(returning: false); return }
-                        }
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                }
-                waiter.start()
-            }
-        } onCancel: {
-            cancelled.set()
-        }
+    // MARK: Acquiring without blocking a thread of the caller's
+
+    /// Takes lock `index` in `mode`, waiting as long as it takes without blocking the caller's
+    /// thread (how, and how cancellation works: `acquire(_:_:timeout:)`). Cancelling the task ends
+    /// the wait with `CancellationError`, holding nothing new.
+    public func acquire(_ mode: LockMode, _ index: UInt64) async throws {
+        _ = try await acquireAsync(FastSpan(index), mode, timeout: nil)
     }
 
-    /// How long one kernel wait of an `async` acquire lasts before it checks for cancellation, in seconds.
-    static let slice: Double = 0.05
+    /// Takes every lock of `range` (all or none), waiting as long as it takes without blocking the
+    /// caller's thread. Cancelling the task ends the wait with `CancellationError`.
+    public func acquire(_ mode: LockMode, _ range: Range<UInt64>) async throws {
+        _ = try await acquireAsync(FastSpan(range), mode, timeout: nil)
+    }
+
+    /// Takes every lock of `range` (all or none), waiting as long as it takes without blocking the
+    /// caller's thread. Cancelling the task ends the wait with `CancellationError`.
+    public func acquire(_ mode: LockMode, _ range: ClosedRange<UInt64>) async throws {
+        _ = try await acquireAsync(try FastSpan(range), mode, timeout: nil)
+    }
+
+    /// Takes every lock from `range.lowerBound` on, waiting as long as it takes without blocking
+    /// the caller's thread. Cancelling the task ends the wait with `CancellationError`.
+    public func acquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>) async throws {
+        _ = try await acquireAsync(FastSpan(range), mode, timeout: nil)
+    }
+
+    /// Takes lock `index`, waiting at most `timeout` without blocking the caller's thread: false at
+    /// the deadline, holding nothing new.
+    ///
+    /// The first attempt runs on the caller's thread and does not wait. After a conflict, the wait
+    /// goes to the process's shared pool of waiter threads (at most `asyncWaiterThreads`, however
+    /// many tasks wait), which wait in the kernel's queue in slices of at most 50 ms, taking turns
+    /// when more requests wait than there are threads. Cancelling the task ends the wait within a
+    /// slice with `CancellationError`, holding nothing new; a request the kernel grants before
+    /// then returns normally, holding its locks (cancellation is cooperative: check
+    /// `Task.isCancelled` after it). Closing the handle ends the wait at once with `Closed`. The
+    /// deadline is on the monotonic clock (`ContinuousClock`).
+    public func acquire(_ mode: LockMode, _ index: UInt64, timeout: Duration) async throws -> Bool {
+        try await acquireAsync(FastSpan(index), mode, timeout: timeout)
+    }
+
+    /// Takes `range`, waiting at most `timeout` without blocking the caller's thread: false at the
+    /// deadline, holding nothing new. Cancelling the task ends the wait with `CancellationError`.
+    public func acquire(_ mode: LockMode, _ range: Range<UInt64>, timeout: Duration) async throws -> Bool {
+        try await acquireAsync(FastSpan(range), mode, timeout: timeout)
+    }
+
+    /// Takes `range`, waiting at most `timeout` without blocking the caller's thread: false at the
+    /// deadline, holding nothing new. Cancelling the task ends the wait with `CancellationError`.
+    public func acquire(_ mode: LockMode, _ range: ClosedRange<UInt64>, timeout: Duration) async throws -> Bool {
+        try await acquireAsync(try FastSpan(range), mode, timeout: timeout)
+    }
+
+    /// Takes every lock from `range.lowerBound` on, waiting at most `timeout` without blocking the
+    /// caller's thread: false at the deadline. Cancelling the task ends the wait with
+    /// `CancellationError`.
+    public func acquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>, timeout: Duration) async throws -> Bool {
+        try await acquireAsync(FastSpan(range), mode, timeout: timeout)
+    }
+
+    /// How many threads at most wait in the kernel for the `async` acquires of this process, all
+    /// handles together. More waiting requests take turns on them.
+    public static var asyncWaiterThreads: Int { WaiterPool.shared.limit }
+
+    /// The `async` acquires: a try here, then (on conflict) turns on the waiter pool until the
+    /// lock is taken, the deadline passes, the task is cancelled or the wait fails.
+    private func acquireAsync(_ span: FastSpan, _ mode: LockMode, timeout: Duration?) async throws -> Bool {
+        try Task.checkCancellation()
+        let deadline = timeout.map { ContinuousClock.now.advanced(by: $0) }
+        // Without waiting; with the caller's timeout when it is negative, so the core reports it.
+        if try fastAcquire(span, mode, timeout: min(timeout?.seconds ?? 0, 0)) { return true }
+        if timeout == .zero { return false }
+        let wait = AsyncWait(self, span, mode, deadline: deadline)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                wait.start(continuation)
+            }
+        } onCancel: {
+            wait.cancel()
+        }
+    }
 
     // MARK: Releasing
 
@@ -174,12 +216,16 @@ public final class LocksFile: Sendable {
 
     /// Releases everything this handle holds.
     public func releaseAll() throws {
-        try handle.releaseAll()
+        try converting { try handle.releaseAll() }
     }
 
     // MARK: Scoped locks
 
+    // In synchronous code these forms wait in the calling thread; in `async` code the `async` forms
+    // are chosen (the synchronous ones are disfavoured), also for a body that does not await.
+
     /// Runs `body` holding lock `index` in `mode`; releases it on every exit path, throws included.
+    @_disfavoredOverload  // in async code, the async form below (which does not block a thread)
     public func withLock<T>(_ mode: LockMode, _ index: UInt64, _ body: () throws -> T) throws -> T {
         try acquire(mode, index)
         defer { try? release(index) }
@@ -187,6 +233,7 @@ public final class LocksFile: Sendable {
     }
 
     /// Runs `body` holding `range` in `mode`; releases it on every exit path, throws included.
+    @_disfavoredOverload  // in async code, the async form below (which does not block a thread)
     public func withLock<T>(_ mode: LockMode, _ range: Range<UInt64>, _ body: () throws -> T) throws -> T {
         try acquire(mode, range)
         defer { try? release(range) }
@@ -194,6 +241,7 @@ public final class LocksFile: Sendable {
     }
 
     /// Runs `body` holding `range` in `mode`; releases it on every exit path, throws included.
+    @_disfavoredOverload  // in async code, the async form below (which does not block a thread)
     public func withLock<T>(_ mode: LockMode, _ range: ClosedRange<UInt64>, _ body: () throws -> T) throws -> T {
         try acquire(mode, range)
         defer { try? release(range) }
@@ -201,22 +249,64 @@ public final class LocksFile: Sendable {
     }
 
     /// Runs `body` holding every lock from `range.lowerBound` on; releases them on every exit path.
+    @_disfavoredOverload  // in async code, the async form below (which does not block a thread)
     public func withLock<T>(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>, _ body: () throws -> T) throws -> T {
         try acquire(mode, range)
         defer { try? release(range) }
         return try body()
     }
 
+    /// Runs `body` holding lock `index` in `mode`, taken with the `async` acquire (the task waits,
+    /// no thread does; cancellation ends the wait); releases it on every exit path, throws included.
+    public func withLock<T>(
+        _ mode: LockMode, _ index: UInt64, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> sending T
+    ) async throws -> sending T {
+        try await acquire(mode, index)
+        defer { try? release(index) }
+        return try await body()
+    }
+
+    /// Runs `body` holding `range` in `mode`, taken with the `async` acquire; releases it on every
+    /// exit path, throws included.
+    public func withLock<T>(
+        _ mode: LockMode, _ range: Range<UInt64>, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> sending T
+    ) async throws -> sending T {
+        try await acquire(mode, range)
+        defer { try? release(range) }
+        return try await body()
+    }
+
+    /// Runs `body` holding `range` in `mode`, taken with the `async` acquire; releases it on every
+    /// exit path, throws included.
+    public func withLock<T>(
+        _ mode: LockMode, _ range: ClosedRange<UInt64>, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> sending T
+    ) async throws -> sending T {
+        try await acquire(mode, range)
+        defer { try? release(range) }
+        return try await body()
+    }
+
+    /// Runs `body` holding every lock from `range.lowerBound` on, taken with the `async` acquire;
+    /// releases them on every exit path.
+    public func withLock<T>(
+        _ mode: LockMode, _ range: PartialRangeFrom<UInt64>, isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> sending T
+    ) async throws -> sending T {
+        try await acquire(mode, range)
+        defer { try? release(range) }
+        return try await body()
+    }
+
     // MARK: Looking
 
     /// What this handle holds, as coalesced runs in index order.
     public func held() throws -> [HeldRange] {
-        try handle.held()
+        try converting { try handle.held() }.map(HeldRange.init)
     }
 
     /// The mode this handle holds `index` in, or nil.
     public func modeOf(_ index: UInt64) throws -> LockMode? {
-        try handle.modeOf(index: index)
+        try converting { try handle.modeOf(index: index) }.map(LockMode.init)
     }
 
     /// The locks other owners hold that overlap lock `index`, with the holding process.
@@ -240,12 +330,14 @@ public final class LocksFile: Sendable {
     }
 
     private func holders(_ span: FastSpan) throws -> [Holder] {
-        try handle.holders(start: span.start, count: span.flags & LOCKSFILE_TO_END != 0 ? nil : span.count)
+        try converting {
+            try handle.holders(start: span.start, count: span.flags & LOCKSFILE_TO_END != 0 ? nil : span.count)
+        }.map(Holder.init)
     }
 
     /// Whether the path no longer names the open file (deleted or replaced).
     public func isStale() throws -> Bool {
-        try handle.isStale()
+        try converting { try handle.isStale() }
     }
 
     // MARK: Closing
@@ -256,7 +348,7 @@ public final class LocksFile: Sendable {
     /// the kernel cannot split a lock to release what this handle alone held (the file is closed
     /// all the same). Without a call, the end of this object closes it.
     public func close() throws {
-        try handle.closeFile()
+        try converting { try handle.closeFile() }
     }
 
     // MARK: The direct call path (the core validates ranges and timeouts, and words their errors)
@@ -300,7 +392,7 @@ public final class LocksFile: Sendable {
         switch status {
         case LOCKSFILE_DONE: return true
         case LOCKSFILE_NOT_ACQUIRED: return false
-        default: try handle.raiseFastLaneError(); return false
+        default: try converting { try handle.raiseFastLaneError() }; return false
         }
     }
 }
@@ -348,7 +440,7 @@ struct FastSpan {
             self.init(start: range.lowerBound, count: count)
             return
         }
-        let span = try checkRange(start: String(range.lowerBound), count: "18446744073709551616") // 2^64
+        let span = try converting { try checkRange(start: String(range.lowerBound), count: "18446744073709551616") } // 2^64
         self.init(start: span.start, count: span.count ?? 0, flags: span.count == nil ? LOCKSFILE_TO_END : 0)
     }
 }
@@ -359,12 +451,4 @@ extension Duration {
         let (whole, fraction) = components
         return Double(whole) + Double(fraction) / 1e18
     }
-}
-
-/// A flag set from a cancellation handler and read by the waiting thread.
-final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
-    func set() { lock.lock(); value = true; lock.unlock() }
 }

@@ -52,19 +52,24 @@ struct ProcLocks {
     func isHeld(_ index: UInt64) -> Bool { entries().contains { !$0.waiting && $0.covers(index) } }
 
     /// Returns once a request waits in the kernel for lock `index`.
-    func awaitWaiter(_ index: UInt64, timeout: TimeInterval = 10) throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while waiters(index) == 0 {
-            guard Date() < deadline else { throw Timeout(description: "no request queued for lock \(index) of \(path): \(entries())") }
+    func awaitWaiter(_ index: UInt64, timeout: Duration = .seconds(10)) throws {
+        try awaitWaiters(index, count: 1, timeout: timeout)
+    }
+
+    /// Returns once `count` requests (or more) wait in the kernel for lock `index`.
+    func awaitWaiters(_ index: UInt64, count: Int, timeout: Duration = .seconds(10)) throws {
+        let deadline = ContinuousClock.now + timeout
+        while waiters(index) < count {
+            guard ContinuousClock.now < deadline else { throw Timeout(description: "no request queued for lock \(index) of \(path): \(entries())") }
             usleep(1000)
         }
     }
 
     /// `awaitWaiter` for a task: it suspends between looks.
-    func awaitWaiterAsync(_ index: UInt64, timeout: TimeInterval = 10) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
+    func awaitWaiterAsync(_ index: UInt64, timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
         while waiters(index) == 0 {
-            guard Date() < deadline else { throw Timeout(description: "no request queued for lock \(index) of \(path): \(entries())") }
+            guard ContinuousClock.now < deadline else { throw Timeout(description: "no request queued for lock \(index) of \(path): \(entries())") }
             try await Task.sleep(nanoseconds: 1_000_000)
         }
     }

@@ -195,9 +195,10 @@ func handle(_ words: [String]) throws -> String {
             return try file.tryAcquire(mode, indices) ? "ok" : "busy"
         case let wait where wait.hasPrefix("timeout="):
             let ms = try number(wait.dropFirst("timeout=".count))
-            let began = Date()
+            let began = ContinuousClock.now
             if try file.acquire(mode, indices, timeout: .milliseconds(ms)) { return "ok" }
-            return "timeout \(Int(Date().timeIntervalSince(began) * 1000))"
+            let waited = ContinuousClock.now - began
+            return "timeout \(waited.components.seconds * 1000 + waited.components.attoseconds / 1_000_000_000_000_000)"
         default:
             throw ProtocolError(description: "bad wait \(words[3])")
         }
@@ -231,14 +232,8 @@ while let line = readLine() {
         // The case's name is the kind every worker reports: `Deadlock(detail: ...)` -> Deadlock;
         // the message is the core's, the case's `detail`.
         let described = String(describing: error)
-        print("err \(described.prefix { $0.isLetter || $0.isNumber }): \(detail(of: error) ?? described)")
+        print("err \(described.prefix { $0.isLetter || $0.isNumber }): \(error.detail)")
     } catch {
         print("err Protocol: \(error)")
     }
-}
-
-/// The `detail` of a `LocksFileError` case (every case has one).
-func detail(of error: LocksFileError) -> String? {
-    guard let values = Mirror(reflecting: error).children.first?.value else { return nil }
-    return Mirror(reflecting: values).children.first { $0.label == "detail" }?.value as? String
 }

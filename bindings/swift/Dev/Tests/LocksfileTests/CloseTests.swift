@@ -12,10 +12,12 @@ final class CloseTests: LocksfileTestCase {
         ("acquire", { try $0.acquire(.write, 5) }),
         ("acquire with a timeout", { _ = try $0.acquire(.write, 5, timeout: .seconds(60)) }),
         ("withLock", { try $0.withLock(.write, 5) {} }),
-        ("async acquire", { locks in try blockOn { _ = try await locks.acquire(.write, 5..<6) } }),
+        ("async acquire", { locks in try blockOn { try await locks.acquire(.write, 5) } }),
+        ("async acquire of a range", { locks in try blockOn { try await locks.acquire(.write, 5..<6) } }),
         ("async acquire with a timeout", { locks in try blockOn { _ = try await locks.acquire(.write, 5..<6, timeout: .seconds(60)) } }),
-        ("generated acquire", { try $0.handle.acquire(start: 5, count: 1, mode: .write) }),
-        ("generated acquireTimeout", { _ = try $0.handle.acquireTimeout(start: 5, count: 1, mode: .write, timeoutSeconds: 60) }),
+        ("async withLock", { locks in try blockOn { try await locks.withLock(.write, 5) {} } }),
+        ("generated acquire", { try $0.generatedAcquire(start: 5, count: 1, .write) }),
+        ("generated acquireTimeout", { _ = try $0.generatedAcquire(start: 5, count: 1, .write, timeoutSeconds: 60) }),
     ]
 
     /// Runs `wait` on a thread of its own; `ended` reports how it ended, and when.

@@ -44,8 +44,8 @@ final class WorkerProcess {
     }
 
     /// The next reply line (waits at most `timeout`; nil when none came).
-    func reply(timeout: TimeInterval = 20) -> String? {
-        let deadline = Date().addingTimeInterval(timeout)
+    func reply(timeout: Duration = .seconds(20)) -> String? {
+        let deadline = ContinuousClock.now + timeout
         let fd = output.fileHandleForReading.fileDescriptor
         while true {
             if let newline = buffer.firstIndex(of: 0x0A) {
@@ -53,10 +53,11 @@ final class WorkerProcess {
                 buffer.removeSubrange(buffer.startIndex...newline)
                 return line
             }
-            let left = deadline.timeIntervalSinceNow
-            if left <= 0 { return nil }
+            let left = deadline - ContinuousClock.now
+            if left <= .zero { return nil }
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            if poll(&poller, 1, Int32(left * 1000)) > 0 {
+            let millis = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1
+            if poll(&poller, 1, Int32(clamping: millis)) > 0 {
                 var chunk = [UInt8](repeating: 0, count: 4096)
                 let n = read(fd, &chunk, chunk.count)
                 if n <= 0 { return nil }

@@ -1,7 +1,7 @@
 import Foundation
 import LocksfileFFI
 import XCTest
-@testable import Locksfile
+@_spi(Bench) @testable import Locksfile
 
 /// The handle itself: what it forwards from the generated object, the direct path's token it holds
 /// for its whole life, and sharing it.
@@ -66,13 +66,13 @@ final class HandleTests: LocksfileTestCase {
     /// the handle is its only owner, so its end closes the file and retires the token.
     func testTheEndOfAHandleClosesItAndRetiresItsToken() throws {
         let other = try worker()
-        weak var generated: LocksFileHandle?
+        weak var generated: AnyObject?
         var token: UInt64 = 0
         do {
             let locks = try LocksFile(path: path)
-            generated = locks.handle
+            generated = locks.generatedObject
             token = locks.token
-            XCTAssertEqual(locks.handle.fastLaneToken(), token)
+            XCTAssertEqual(locks.generatedFastLaneToken(), token)
             try locks.acquire(.write, 9)
             XCTAssertFalse(other.canTake("read", "9"))
         }
@@ -81,7 +81,7 @@ final class HandleTests: LocksfileTestCase {
         // A stale token is Closed, never a dangling reference.
         XCTAssertEqual(locksfile_fast_acquire(token, 9, 1, LOCKSFILE_WRITE), LOCKSFILE_FAILED)
         let replacement = try LocksFile(path: path) // reuses the slot, with a new generation
-        XCTAssertThrowsError(try replacement.handle.raiseFastLaneError()) { error in
+        XCTAssertThrowsError(try replacement.generatedRaiseFastLaneError()) { error in
             guard case LocksFileError.Closed = error else { return XCTFail("\(error)") }
         }
         XCTAssertNotEqual(replacement.token, token)
@@ -94,6 +94,9 @@ final class HandleTests: LocksfileTestCase {
         requireSendable(LocksFileError.self)
         requireSendable(HeldRange.self)
         requireSendable(Holder.self)
+        requireSendable(LockMode.self)
+        requireSendable(Scope.self)
+        requireSendable(LockClass.self)
         let locks = try LocksFile(path: path)
         let (lock, failures) = (NSLock(), Failures())
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
