@@ -111,7 +111,7 @@ Examples:
     Status {
         /// The lock file.
         file: PathBuf,
-        /// Print JSON: {\"file\", \"locks\": [{range, start, end (exclusive; null: open-ended), mode, kind, state, pid, fd, command, waits_for}], \"deadlocks\", \"unattributed_waiters\"}.
+        /// Print JSON: {"file", "locks": [{range, start, end (exclusive; null: open-ended), mode, kind, state, pid, fd, command, waits_for}], "deadlocks", "unattributed_waiters"}.
         #[arg(short = 'J', long, conflicts_with_all = ["noheadings", "output", "raw"])]
         json: bool,
         /// Print no heading line.
@@ -120,7 +120,7 @@ Examples:
         /// The columns to print, comma-separated, any case (listed below); +LIST adds to the default ones.
         #[arg(short, long, value_name = "LIST", value_parser = table::parse_columns)]
         output: Option<Columns>,
-        /// One space between cells, with spaces, backslashes and control characters as \\xHH;
+        /// One space between cells, with spaces, backslashes and control characters as \xHH;
         /// whole command lines; deadlocks and notes on stderr.
         #[arg(short, long)]
         raw: bool,

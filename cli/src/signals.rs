@@ -7,7 +7,7 @@
 //! one that comes while the command is being started is read and passed on once it runs (`run`).
 //! Dispositions are never changed, so the command starts with the default ones (and an empty
 //! mask, see `sys::prepare`). A signal ignored on entry (`nohup`, a script's `&`) stays ignored
-//! and is left alone, as shells do.
+//! and is left alone, as shells do (SIGCHLD excepted: it gets its default disposition back).
 
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
@@ -41,6 +41,9 @@ impl Signals {
         wanted.push(libc::SIGCHLD);
         let set = SignalSet::of(&wanted);
         let failed = |error: std::io::Error| Failure::new(crate::exit::EXIT_ERROR, format!("cannot set up signal handling: {error}"));
+        // An ignored SIGCHLD would have the kernel reap the command unseen (as flock(1) does,
+        // cleared first); the command gets the default too.
+        sys::set_default(libc::SIGCHLD).map_err(failed)?;
         sys::block(&set).map_err(failed)?;
         Ok(Self { fd: SignalFd::new(&set).map_err(failed)? })
     }

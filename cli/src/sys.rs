@@ -46,6 +46,19 @@ pub fn is_ignored(signal: i32) -> bool {
     unsafe { libc::sigaction(signal, ptr::null(), current.as_mut_ptr()) == 0 && current.assume_init().sa_sigaction == libc::SIG_IGN }
 }
 
+/// Gives `signal` its default disposition.
+pub fn set_default(signal: i32) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction with SIG_DFL is a valid default disposition.
+    unsafe {
+        let mut default: libc::sigaction = std::mem::zeroed();
+        default.sa_sigaction = libc::SIG_DFL;
+        if libc::sigaction(signal, &default, ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// A non-blocking signalfd: the blocked signals of `set`, read one at a time.
 pub struct SignalFd(OwnedFd);
 
@@ -202,14 +215,12 @@ pub fn prepare(command: &mut Command, setup: ChildSetup) {
 pub fn die_by(signal: i32) -> ! {
     let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     let set = SignalSet::of(&[signal]);
-    // SAFETY: a zeroed sigaction with SIG_DFL is a valid default disposition; `none` and `set`
-    // are initialised; kill and pthread_sigmask have no other preconditions. The signal is made
-    // pending while blocked, then unblocked: it is delivered before pthread_sigmask returns.
+    let _ = set_default(signal);
+    // SAFETY: `none` and `set` are initialised; kill and pthread_sigmask have no other
+    // preconditions. The signal is made pending while blocked, then unblocked: it is delivered
+    // before pthread_sigmask returns.
     unsafe {
         libc::setrlimit(libc::RLIMIT_CORE, &none);
-        let mut default: libc::sigaction = std::mem::zeroed();
-        default.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(signal, &default, ptr::null_mut());
         libc::kill(libc::getpid(), signal);
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set.0, ptr::null_mut());
     }

@@ -9,15 +9,15 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
 use common::sys::{kill, ProcessHandle};
-use common::{ended, how, locks, locksfile, locksfile_process, next_line, status_json, status_when, temp_file, BOUND};
+use common::{ended, how, locks, locksfile, locksfile_process, next_line, status_json, status_when, temp_file, Background, BOUND};
 
 /// `locksfile run FILE ARGS… -- sh -c 'echo $$; exec cat'`, once the command runs: the process,
 /// its stdout, and the command's pid. The command ends when its stdin does, or by a signal.
-fn run_waiting_command(path: &std::path::Path, args: &[&str]) -> (std::process::Child, u32) {
+fn run_waiting_command(path: &std::path::Path, args: &[&str]) -> (Background, u32) {
     let mut all = vec!["run", path.to_str().unwrap()];
     all.extend(args);
     all.extend(["--", "sh", "-c", "echo $$; exec cat"]);
-    let mut run = locksfile_process(&all).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut run = Background(locksfile_process(&all).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap());
     let mut out = BufReader::new(run.stdout.take().unwrap());
     let pid = next_line(&mut out).parse().unwrap();
     (run, pid)

@@ -37,8 +37,22 @@ pub fn temp_file(name: &str) -> PathBuf {
     dir.join("test.lock")
 }
 
-/// A background process that holds locks until dropped (killed).
+/// A process of ours killed when dropped (if it is still there), so that a failing test leaves
+/// none behind: a holder of locks, a `locksfile run`.
 pub struct Background(pub Child);
+
+impl std::ops::Deref for Background {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Background {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
 
 impl Drop for Background {
     fn drop(&mut self) {

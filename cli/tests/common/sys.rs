@@ -38,6 +38,21 @@ pub fn plain_signals(command: &mut Command) {
     }
 }
 
+/// Makes `command` start with `signal` ignored (as `nohup` leaves SIGHUP); after
+/// [`plain_signals`], if both are wanted.
+pub fn ignoring(command: &mut Command, signal: i32) {
+    // SAFETY: runs in the forked child before exec; sigaction on local values is
+    // async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let mut ignore: libc::sigaction = std::mem::zeroed();
+            ignore.sa_sigaction = libc::SIG_IGN;
+            libc::sigaction(signal, &ignore, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+}
+
 /// Makes `command` the leader of a session of its own whose controlling terminal is its stdin
 /// (a pseudo-terminal's far end), as a login shell's foreground job.
 pub fn terminal_session(command: &mut Command) {
