@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use locksfile::{Error, LocksFile};
 
 use crate::describe::{brief_command, command_line, describe_requests};
-use crate::exit::Failure;
+use crate::exit::{Failure, EXIT_ERROR};
 use crate::signals::{self, Received, Signals};
 use crate::spec::Request;
 
@@ -26,7 +26,7 @@ pub enum Wait {
 /// signal came before every lock was taken (the wait ends at once: the handle is closed under it,
 /// which the library turns into `Closed` for the waiting thread), 1 otherwise.
 pub fn take_all(file: &LocksFile, requests: &[Request], wait: Wait, conflict_code: i32, signals: &Signals) -> Result<(), Failure> {
-    let (done, taker_done) = UnixStream::pair().map_err(|error| Failure::new(1, format!("cannot start waiting: {error}")))?;
+    let (done, taker_done) = UnixStream::pair().map_err(|error| Failure::new(EXIT_ERROR, format!("cannot start waiting: {error}")))?;
     let mut stopped_by: Option<Received> = None;
     let outcome = std::thread::scope(|scope| -> Result<Result<(), Refusal>, Failure> {
         let taker = scope.spawn(move || {
@@ -49,14 +49,14 @@ pub fn take_all(file: &LocksFile, requests: &[Request], wait: Wait, conflict_cod
                 }
             }
         }
-        Ok(taker.join().unwrap_or_else(|_| Err(Refusal::Failure(Failure::new(1, "the waiting thread failed")))))
+        Ok(taker.join().unwrap_or_else(|_| Err(Refusal::Failure(Failure::new(EXIT_ERROR, "the waiting thread failed")))))
     })?;
     // A signal that came as the last lock was granted still stops the command from starting.
     let stopped_by = stopped_by.or_else(|| signals.next_terminating());
     match (stopped_by, outcome) {
         (None, Ok(())) => Ok(()),
         (None, Err(Refusal::Failure(failure))) => Err(failure),
-        (None, Err(Refusal::Closed(request))) => Err(Failure::new(1, format!("{} was closed", describe_in(file, &request)))),
+        (None, Err(Refusal::Closed(request))) => Err(Failure::new(EXIT_ERROR, format!("{} was closed", describe_in(file, &request)))),
         (Some(received), outcome) => {
             let _ = file.close();
             let what = match outcome {
