@@ -1,4 +1,4 @@
-//! `locksfile hold`: take locks and keep them until killed or the time ends.
+//! `locksfile hold`: take locks and keep them until a signal or the end of the time.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 use locksfile::LocksFile;
 
 use crate::describe::describe_requests;
-use crate::exit::Failure;
-use crate::signals;
+use crate::exit::{Ending, Failure};
+use crate::signals::Signals;
 use crate::spec::Request;
 use crate::take::{take_all, Wait};
 
-/// Holds `requests` for `duration` (forever when `None`) or until SIGINT, SIGTERM or SIGHUP.
-pub fn hold(file: &LocksFile, requests: &[Request], wait: Wait, conflict_code: i32, duration: Option<Duration>) -> Result<i32, Failure> {
-    take_all(file, requests, wait, conflict_code)?;
-    let until = duration.map(|d| Instant::now() + d);
+/// Holds `requests` for `duration` (forever when `None`) or until a terminating signal; ends with
+/// 0 at the end of the time, by the signal otherwise (released first).
+pub fn hold(file: &LocksFile, requests: &[Request], wait: Wait, conflict_code: i32, duration: Option<Duration>, signals: &Signals) -> Result<Ending, Failure> {
+    take_all(file, requests, wait, conflict_code, signals)?;
+    let until = duration.and_then(|d| Instant::now().checked_add(d));
     // One line on stdout once everything is held, for scripts to wait for.
     let mut out = std::io::stdout();
     let _ = writeln!(
@@ -29,19 +30,16 @@ pub fn hold(file: &LocksFile, requests: &[Request], wait: Wait, conflict_code: i
         }
     );
     let _ = out.flush();
-    while signals::received().is_none() {
-        let slice = Duration::from_millis(100);
-        match until {
-            Some(until) => {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                std::thread::sleep(left.min(slice));
-            }
-            None => std::thread::sleep(slice),
+    let ending = loop {
+        if let Some(received) = signals.next_terminating() {
+            break Ending::Signal(received.signal);
         }
-    }
+        let left = until.map(|until| until.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|left| left.is_zero()) {
+            break Ending::Status(0);
+        }
+        signals.wait(None, left)?;
+    };
     file.release_all().map_err(Failure::from)?;
-    Ok(0)
+    Ok(ending)
 }

@@ -1,29 +1,50 @@
-//! `locksfile run`: take locks, run a command, release when it exits, pass its status through.
+//! `locksfile run`: take locks, run a command, release when it exits, and end as it ended.
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
 use locksfile::LocksFile;
 
-use crate::exit::{Failure, EXIT_CANNOT_EXECUTE, EXIT_NOT_FOUND};
-use crate::signals;
+use crate::exit::{Ending, Failure, EXIT_ERROR};
+use crate::signals::Signals;
+use crate::spawn::spawn;
 use crate::spec::Request;
+use crate::sys;
 use crate::take::{take_all, Wait};
 
-/// Runs `command` while holding `requests` on `file`; the command's exit status, or 128 + the
-/// signal that killed it.
-pub fn run(file: &LocksFile, requests: &[Request], wait: Wait, conflict_code: i32, command: &[String]) -> Result<i32, Failure> {
-    take_all(file, requests, wait, conflict_code)?;
-    // The lock file's descriptor is close-on-exec: the command does not inherit the locks, it runs
-    // under them; they go when this process releases them or dies.
-    let mut child = Command::new(&command[0]).args(&command[1..]).spawn().map_err(|error| {
-        let code = if error.kind() == std::io::ErrorKind::NotFound { EXIT_NOT_FOUND } else { EXIT_CANNOT_EXECUTE };
-        Failure::new(code, format!("cannot run {}: {error}", command[0]))
-    })?;
-    signals::forward_to(child.id());
-    let status = child.wait();
-    signals::forward_to(0);
+/// Runs `command` while holding `requests` on `file`. Ends with the command's exit status, or by
+/// the signal that killed it (re-raised here, so that the caller sees what it would have seen of
+/// the command itself).
+pub fn run(file: &LocksFile, requests: &[Request], wait: Wait, conflict_code: i32, command: &[String], signals: &Signals) -> Result<Ending, Failure> {
+    take_all(file, requests, wait, conflict_code, signals)?;
+    let child = spawn(file, command);
+    let mut child = match child {
+        Ok(child) => child,
+        Err(failure) => {
+            let _ = file.release_all();
+            return Err(failure);
+        }
+    };
+    let lost = |error: std::io::Error| Failure::new(EXIT_ERROR, format!("lost the command: {error}"));
+    // Signals that came while the command was being started are pending still: passed on now.
+    loop {
+        while let Some(received) = signals.next() {
+            // A terminal's signal reached the command through its process group already; a
+            // SIGCHLD means only that it is time to look.
+            if received.signal != libc::SIGCHLD && !received.from_terminal {
+                let _ = sys::kill(child.id(), received.signal);
+            }
+        }
+        // Unreaped until here, so its pid cannot be another process's while we signal it.
+        if sys::has_exited(child.id()).map_err(lost)? {
+            break;
+        }
+        signals.wait(None, None)?;
+    }
+    let status = child.wait().map_err(lost)?;
     file.release_all().map_err(Failure::from)?;
-    let status = status.map_err(|error| Failure::new(1, format!("lost the command: {error}")))?;
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => Ending::Status(code),
+        (None, Some(signal)) => Ending::Signal(signal),
+        (None, None) => Ending::Status(EXIT_ERROR),
+    })
 }

@@ -7,8 +7,9 @@ use locksfile::{LockClass, LockMode, LockRange};
 use serde_json::{json, Value};
 
 use crate::deadlock;
-use crate::describe::{brief_command, command_line};
+use crate::describe::command_line;
 use crate::exit::{Failure, EXIT_ERROR};
+use crate::table::{self, Column, Layout};
 
 /// One row: a held lock or a waiting request.
 #[derive(Clone, Debug)]
@@ -30,7 +31,7 @@ impl Row {
         (self.class, self.pid, self.fd)
     }
 
-    fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> &'static str {
         match self.class {
             LockClass::Process => "POSIX",
             LockClass::OpenFile => "OFD",
@@ -101,58 +102,29 @@ fn coalesce(rows: Vec<Row>) -> Vec<Row> {
     joined
 }
 
-fn pid_text(pid: Option<u32>) -> String {
-    pid.map_or_else(|| "?".into(), |pid| pid.to_string())
-}
-
-/// The human table.
-pub fn table(path: &Path, rows: &[Row]) -> String {
-    if rows.is_empty() {
-        return format!("no locks on {}\n", path.display());
+/// The text of `status`: the rows in `columns`, then (unless `raw`) every deadlock and a note on
+/// waiters whose process could not be read; with `raw`, those go to `notes` instead, so that
+/// stdout holds only the rows. With no rows, the aligned table with headings is one line saying
+/// so.
+pub fn text(path: &Path, rows: &[Row], columns: &[Column], layout: Layout) -> (String, String) {
+    if rows.is_empty() && !layout.raw && layout.headings {
+        return (format!("no locks on {}\n", path.display()), String::new());
     }
-    let header = ["RANGE", "MODE", "KIND", "STATE", "PID", "WAITS FOR", "COMMAND"];
-    let lines: Vec<[String; 7]> = rows
-        .iter()
-        .map(|r| {
-            let waits = if r.waiting { r.waits_for.iter().map(|p| pid_text(*p)).collect::<Vec<_>>().join(",") } else { "-".into() };
-            let command = brief_command(r.command.as_deref().unwrap_or("?"), 60);
-            [
-                r.range.to_string(),
-                r.mode.to_string(),
-                r.kind().into(),
-                if r.waiting { "waiting".into() } else { "held".into() },
-                pid_text(r.pid),
-                if waits.is_empty() { "-".into() } else { waits },
-                command,
-            ]
-        })
-        .collect();
-    let widths: Vec<usize> = (0..header.len())
-        .map(|i| lines.iter().map(|l| l[i].chars().count()).chain([header[i].len()]).max().unwrap_or(0))
-        .collect();
-    let render = |cells: Vec<&str>| {
-        let mut line = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ");
-        line.truncate(line.trim_end().len());
-        line + "\n"
-    };
-    let mut text = render(header.to_vec());
-    for line in &lines {
-        text += &render(line.iter().map(String::as_str).collect());
-    }
+    let mut notes = String::new();
     for cycle in deadlock::cycles(rows) {
-        text += &deadlock::describe(&cycle);
-        text.push('\n');
+        notes += &deadlock::describe(&cycle);
+        notes.push('\n');
     }
     match deadlock::unattributed(rows) {
         0 => {}
-        n => text += &format!("note: the process behind {n} waiting request(s) could not be read (it needs the right to trace it): a deadlock through it is not shown\n"),
+        n => notes += &format!("note: the process behind {n} waiting request(s) could not be read (it needs the right to trace it): a deadlock through it is not shown\n"),
     }
-    text
+    let table = table::render(rows, columns, layout);
+    if layout.raw {
+        (table, notes)
+    } else {
+        (table + &notes, String::new())
+    }
 }
 
 /// The JSON document (`--json`): `end` is exclusive and `null` for an open-ended range; `kind` is

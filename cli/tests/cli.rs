@@ -1,105 +1,28 @@
 //! The `locksfile` command run as a user runs it: other processes (other `locksfile` commands,
 //! Python's `fcntl.lockf`) hold the locks, and exit statuses and messages are checked from outside.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-use assert_cmd::Command as Cmd;
+use common::{hold, locksfile, lockf, status_json, status_when, stderr_of, temp_file, Background};
 use serde_json::Value;
-
-fn locksfile() -> Cmd {
-    Cmd::cargo_bin("locksfile").unwrap()
-}
-
-fn temp_file(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("locksfile-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join("test.lock")
-}
-
-/// A background process that holds locks until dropped (killed).
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Background {
-    fn pid(&self) -> u32 {
-        self.0.id()
-    }
-}
-
-/// `locksfile hold FILE ARGS…`, returned once it says it holds everything.
-fn hold(path: &Path, args: &[&str]) -> Background {
-    let mut child = Command::cargo_bin("locksfile")
-        .unwrap()
-        .arg("hold")
-        .arg(path)
-        .args(args)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.starts_with("holding "), "{line}");
-    assert!(line.contains(&format!("(pid {})", child.id())), "{line}");
-    Background(child)
-}
-
-/// A Python process holding a classic lock through the standard library's `fcntl.lockf`.
-fn lockf(path: &Path, start: u64, count: u64, exclusive: bool) -> Background {
-    let kind = if exclusive { "LOCK_EX" } else { "LOCK_SH" };
-    let script = format!(
-        "import fcntl, os, sys, time\nfd = os.open(sys.argv[1], os.O_RDWR)\nfcntl.lockf(fd, fcntl.{kind}, {count}, {start})\nprint('held', flush=True)\ntime.sleep(60)"
-    );
-    let mut child = Command::new("python3").arg("-c").arg(script).arg(path).stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "held");
-    Background(child)
-}
-
-fn stderr_of(output: &std::process::Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn status_json(path: &Path) -> Value {
-    let output = locksfile().arg("status").arg(path).arg("--json").output().unwrap();
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-/// Polls `status --json` until `ready` holds (a waiting request takes a moment to queue).
-fn status_when(path: &Path, ready: impl Fn(&Value) -> bool) -> Value {
-    let started = Instant::now();
-    loop {
-        let status = status_json(path);
-        if ready(&status) || started.elapsed() > Duration::from_secs(20) {
-            return status;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 #[test]
 fn run_holds_its_locks_while_the_command_runs_and_excludes_another_run() {
     let path = temp_file("exclude");
     let lock = path.to_str().unwrap();
     let me = env!("CARGO_BIN_EXE_locksfile");
-    // The command itself tries the same lock from a second `locksfile run`: busy, status 75.
+    // The command itself tries the same lock from a second `locksfile run`: busy, status 1 (the conflict status).
     let output = locksfile()
         .args(["run", lock, "--write", "0..3", "--", me, "run", lock, "--write", "2", "--nonblock", "--", "true"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(75), "{}", stderr_of(&output));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
     let message = stderr_of(&output);
     assert_eq!(message.lines().count(), 1, "{message}");
     assert!(message.starts_with(&format!("locksfile: write lock on 2 of {lock} is busy: pid ")), "{message}");
@@ -112,10 +35,13 @@ fn run_holds_its_locks_while_the_command_runs_and_excludes_another_run() {
 fn run_passes_the_commands_exit_status_through() {
     let path = temp_file("status");
     let lock = path.to_str().unwrap();
-    locksfile().args(["run", lock, "-w", "1", "--", "sh", "-c", "exit 7"]).assert().code(7);
-    locksfile().args(["run", lock, "-w", "1", "--", "sh", "-c", "kill -9 $$"]).assert().code(128 + 9);
-    locksfile().args(["run", lock, "-w", "1", "--", "sh", "-c", "echo out; echo err >&2"]).assert().code(0).stdout("out\n").stderr("err\n");
-    let missing = locksfile().args(["run", lock, "-w", "1", "--", "/no/such/command"]).output().unwrap();
+    locksfile().args(["run", lock, "-x", "1", "--", "sh", "-c", "exit 7"]).assert().code(7);
+    // Killed by a signal: so is locksfile, after releasing (a shell shows 137 either way).
+    let killed = locksfile().args(["run", lock, "-x", "1", "--", "sh", "-c", "kill -9 $$"]).output().unwrap();
+    assert_eq!(killed.status.signal(), Some(9), "{:?}", killed.status);
+    locksfile().args(["run", lock, "-x", "1", "--", "sh", "-c", "echo out; echo err >&2"]).assert().code(0).stdout("out\n").stderr("err\n");
+    locksfile().args(["run", lock, "-x", "1", "--nonblock", "--", "true"]).assert().code(0);
+    let missing = locksfile().args(["run", lock, "-x", "1", "--", "/no/such/command"]).output().unwrap();
     assert_eq!(missing.status.code(), Some(127));
     assert!(stderr_of(&missing).starts_with("locksfile: cannot run /no/such/command: "), "{}", stderr_of(&missing));
 }
@@ -126,7 +52,7 @@ fn nonblock_and_timeout_give_the_conflict_status_naming_the_holder() {
     let lock = path.to_str().unwrap();
     let holder = hold(&path, &["--write", "5"]);
     let busy = locksfile().args(["run", lock, "--write", "3..8", "--nonblock", "--", "true"]).output().unwrap();
-    assert_eq!(busy.status.code(), Some(75));
+    assert_eq!(busy.status.code(), Some(1));
     assert!(stderr_of(&busy).contains(&format!("write lock on 3..8 of {lock} is busy: pid {} (", holder.pid())), "{}", stderr_of(&busy));
 
     let started = Instant::now();
@@ -147,36 +73,11 @@ fn all_or_nothing_across_ranges() {
     let path = temp_file("all-or-nothing");
     let lock = path.to_str().unwrap();
     let _holder = hold(&path, &["--write", "9"]);
-    locksfile().args(["run", lock, "--write", "1", "--write", "9", "--nonblock", "--", "true"]).assert().code(75);
+    locksfile().args(["run", lock, "--write", "1", "--write", "9", "--nonblock", "--", "true"]).assert().code(1);
     // Index 1, taken first, was let go when 9 was busy.
     let status = status_json(&path);
     let ranges: Vec<&str> = status["locks"].as_array().unwrap().iter().map(|l| l["range"].as_str().unwrap()).collect();
     assert_eq!(ranges, ["9"]);
-}
-
-#[test]
-fn ctrl_c_ends_a_wait_cleanly() {
-    let path = temp_file("ctrl-c");
-    let _holder = hold(&path, &["--write", "0"]);
-    let waiter = Command::cargo_bin("locksfile")
-        .unwrap()
-        .args(["run", path.to_str().unwrap(), "--write", "1", "--write", "0", "--", "true"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let waiter_pid = waiter.id();
-    let status = status_when(&path, |s| s["locks"].as_array().unwrap().iter().any(|l| l["state"] == "waiting"));
-    let waiting: Vec<&Value> = status["locks"].as_array().unwrap().iter().filter(|l| l["state"] == "waiting").collect();
-    assert_eq!(waiting.len(), 1, "{status}");
-    assert_eq!(waiting[0]["pid"], waiter_pid);
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(waiter_pid as i32, libc::SIGINT) };
-    let output = waiter.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130));
-    assert_eq!(stderr_of(&output), format!("locksfile: interrupted by SIGINT while waiting for write lock on 0 of {}\n", path.display()));
-    // Nothing of the waiter's is left: not the wait, not index 1 it had taken first.
-    let status = status_json(&path);
-    assert_eq!(status["locks"].as_array().unwrap().len(), 1, "{status}");
 }
 
 #[test]
@@ -194,8 +95,7 @@ fn status_names_every_holder_and_waiter_with_its_pid() {
     let ofd = hold(&path, &["--write", "0..4", "--read", "10"]);
     let classic = hold(&path, &["--read", "10", "--scope", "process"]);
     let python = lockf(&path, 20, 2, true);
-    let waiter = Command::cargo_bin("locksfile")
-        .unwrap()
+    let waiter = Command::new(common::LOCKSFILE)
         .args(["run", path.to_str().unwrap(), "--write", "2", "--", "true"])
         .spawn()
         .unwrap();
@@ -238,7 +138,7 @@ fn status_names_every_holder_and_waiter_with_its_pid() {
     let table = locksfile().arg("status").arg(&path).output().unwrap();
     let table = String::from_utf8(table.stdout).unwrap();
     let lines: Vec<&str> = table.lines().collect();
-    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["RANGE", "MODE", "KIND", "STATE", "PID", "WAITS", "FOR", "COMMAND"]);
+    assert_eq!(lines[0].split_whitespace().collect::<Vec<_>>(), ["RANGE", "MODE", "KIND", "STATE", "PID", "WAITS-FOR", "COMMAND"]);
     assert_eq!(lines.len(), 6, "{table}");
     assert!(lines[5].starts_with("2 "), "{table}");
     assert!(lines[5].contains(&format!(" waiting  {} ", waiter.pid())), "{table}");
@@ -363,7 +263,7 @@ fn a_name_is_one_lock_for_every_command_and_different_names_are_not() {
     let path = temp_file("names");
     let _holder = hold(&path, &["--write", "name:dataset-42"]);
     let busy = locksfile().args(["run"]).arg(&path).args(["--write", "name:dataset-42", "--nonblock", "--", "true"]).output().unwrap();
-    assert_eq!(busy.status.code(), Some(75), "{}", stderr_of(&busy));
+    assert_eq!(busy.status.code(), Some(1), "{}", stderr_of(&busy));
     let other = locksfile().args(["run"]).arg(&path).args(["--write", "name:dataset-43", "--nonblock", "--", "true"]).output().unwrap();
     assert!(other.status.success(), "{}", stderr_of(&other));
     // status shows the index the name maps to (the same in every language: index_of).
