@@ -151,6 +151,10 @@ struct LockArgs {
     /// locks, with the kernel's deadlock detection).
     #[arg(long, value_enum, default_value_t = ScopeArg::OpenFile)]
     scope: ScopeArg,
+    /// Prefer writers: while this command waits for a write lock, later --fair readers wait behind
+    /// it (a gate byte per index; indices below 2^62). Only the first range waits at the gate.
+    #[arg(long)]
+    fair: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -172,7 +176,7 @@ impl LockArgs {
             ScopeArg::OpenFile => Scope::OpenFile,
             ScopeArg::Process => Scope::Process,
         };
-        let file = LocksFile::options().scope(scope).open(&self.file)?;
+        let file = LocksFile::options().scope(scope).fair(self.fair).open(&self.file)?;
         let wait = match (self.nonblock, self.timeout) {
             (true, _) => Wait::NonBlock,
             (false, Some(timeout)) => Wait::Timeout(timeout),

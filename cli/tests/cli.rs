@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{hold, locksfile, lockf, status_json, status_when, stderr_of, temp_file, Background};
+use common::{any_in, ended, hold, locksfile, locksfile_process, lockf, status_json, status_when, stderr_of, temp_file, Background};
 use serde_json::Value;
 
 #[test]
@@ -269,4 +269,22 @@ fn a_name_is_one_lock_for_every_command_and_different_names_are_not() {
     // status shows the index the name maps to (the same in every language: index_of).
     let document = status_json(&path);
     assert_eq!(document["locks"][0]["start"], locksfile::index_of("dataset-42"));
+}
+
+#[test]
+fn a_waiting_fair_writer_holds_back_fair_readers_but_not_plain_ones() {
+    let path = temp_file("fair");
+    let reader = hold(&path, &["--read", "0"]);
+    let mut writer = locksfile_process(&["run", path.to_str().unwrap(), "--fair", "--write", "0", "--", "true"]).spawn().unwrap();
+    let waiting = status_when(&path, |status| any_in(status, "waiting"));
+    assert!(any_in(&waiting, "waiting"), "{waiting}");
+    let fair = locksfile().args(["run"]).arg(&path).args(["--fair", "--read", "0", "--nonblock", "--", "true"]).output().unwrap();
+    assert_eq!(fair.status.code(), Some(1), "a fair reader waits behind the fair writer: {}", stderr_of(&fair));
+    let plain = locksfile().args(["run"]).arg(&path).args(["--read", "0", "--nonblock", "--", "true"]).output().unwrap();
+    assert!(plain.status.success(), "a plain reader does not wait at the gate: {}", stderr_of(&plain));
+    drop(reader);
+    assert!(ended(&mut writer).success());
+    let refused = locksfile().args(["run"]).arg(&path).args(["--fair", "--write", "4611686018427387904", "--", "true"]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(stderr_of(&refused).contains("2^62"), "{}", stderr_of(&refused));
 }
