@@ -49,6 +49,20 @@ pub(crate) fn take_error() -> Option<LocksFileError> {
     LAST_ERROR.with(|slot| slot.borrow_mut().take())
 }
 
+/// Drops this thread's stored error if it is an invalid range, saying whether it was (the Python
+/// entry point leaves the wording of argument errors to its caller).
+#[cfg(feature = "python")]
+pub(crate) fn take_invalid_range() -> bool {
+    LAST_ERROR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let invalid = matches!(*slot, Some(LocksFileError::InvalidRange { .. }));
+        if invalid {
+            *slot = None;
+        }
+        invalid
+    })
+}
+
 fn store(error: LocksFileError) -> i32 {
     let status = if matches!(error, LocksFileError::Interrupted { .. }) { LOCKSFILE_INTERRUPTED } else { LOCKSFILE_FAILED };
     LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(error));
@@ -68,7 +82,7 @@ fn with_file(token: u64, call: impl FnOnce(&locksfile::LocksFile) -> Result<i32,
 }
 
 /// The range `start`, `count` and `flags` describe, validated by the core.
-fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, LocksFileError> {
+pub(crate) fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, LocksFileError> {
     let start = if flags & LOCKSFILE_START_SIGNED != 0 { i128::from(start as i64) } else { i128::from(start) };
     let count = (flags & LOCKSFILE_TO_END == 0).then_some(i128::from(count));
     Ok(LockRange::checked(start, count)?)

@@ -5,6 +5,8 @@
 mod error;
 mod fast_lane;
 mod handle;
+#[cfg(feature = "python")]
+mod python;
 mod tokens;
 mod types;
 
