@@ -1,6 +1,7 @@
 //! `locksfile`: hold indexed locks around a command, hold them for a while, or show who holds
 //! what — the shell's side of the `locksfile` library (lock i is byte i of the lock file).
 
+mod deadlock;
 mod describe;
 mod exit;
 mod hold;
@@ -22,7 +23,8 @@ use crate::spec::{parse_duration, parse_range, Request};
 use crate::take::Wait;
 
 const RANGES: &str = "RANGE is an index (3), a..b (a up to but not including b: 1..4 is 1, 2, 3), a..=b \
-                      (1..=3, the same) or a.. (a and every index after it).";
+                      (1..=3, the same), a.. (a and every index after it), or name:NAME (the lock of \
+                      that name: the same index in every language's index_of(NAME)).";
 
 #[derive(Parser)]
 #[command(name = "locksfile", version, about = "Indexed inter-process read/write locks: lock i is byte i of a lock file.")]

@@ -12,8 +12,12 @@ pub struct Request {
     pub range: LockRange,
 }
 
-/// `3`, `1..4` (1, 2, 3), `1..=3` (the same) or `5..` (5 and every index after it).
+/// `3`, `1..4` (1, 2, 3), `1..=3` (the same), `5..` (5 and every index after it), or
+/// `name:NAME` (the lock of that name, at `locksfile::index_of(NAME)`, as in every language).
 pub fn parse_range(text: &str) -> Result<LockRange, String> {
+    if let Some(name) = text.strip_prefix("name:") {
+        return LockRange::index(locksfile::index_of(name)).map_err(|error| error.to_string());
+    }
     let index = |word: &str| -> Result<u64, String> {
         word.trim()
             .parse::<u64>()

@@ -6,6 +6,7 @@ use locksfile::proc_locks::{file_locks, FileLock, KernelFileId, Waiters};
 use locksfile::{LockClass, LockMode, LockRange};
 use serde_json::{json, Value};
 
+use crate::deadlock;
 use crate::describe::{brief_command, command_line};
 use crate::exit::{Failure, EXIT_ERROR};
 
@@ -25,7 +26,7 @@ pub struct Row {
 }
 
 impl Row {
-    fn owner(&self) -> (LockClass, Option<u32>, Option<i32>) {
+    pub fn owner(&self) -> (LockClass, Option<u32>, Option<i32>) {
         (self.class, self.pid, self.fd)
     }
 
@@ -143,11 +144,21 @@ pub fn table(path: &Path, rows: &[Row]) -> String {
     for line in &lines {
         text += &render(line.iter().map(String::as_str).collect());
     }
+    for cycle in deadlock::cycles(rows) {
+        text += &deadlock::describe(&cycle);
+        text.push('\n');
+    }
+    match deadlock::unattributed(rows) {
+        0 => {}
+        n => text += &format!("note: the process behind {n} waiting request(s) could not be read (it needs the right to trace it): a deadlock through it is not shown\n"),
+    }
     text
 }
 
 /// The JSON document (`--json`): `end` is exclusive and `null` for an open-ended range; `kind` is
-/// `OFD`, `POSIX` or `FLOCK` as in the table.
+/// `OFD`, `POSIX` or `FLOCK` as in the table; `deadlocks` lists every cycle of waiters as the
+/// processes in it (`null` for one that could not be read), `unattributed_waiters` counts the
+/// waiting requests whose process could not be read.
 pub fn json(path: &Path, rows: &[Row]) -> Value {
     let locks: Vec<Value> = rows
         .iter()
@@ -166,5 +177,10 @@ pub fn json(path: &Path, rows: &[Row]) -> Value {
             })
         })
         .collect();
-    json!({ "file": path.display().to_string(), "locks": locks })
+    json!({
+        "file": path.display().to_string(),
+        "locks": locks,
+        "deadlocks": deadlock::cycles(rows),
+        "unattributed_waiters": deadlock::unattributed(rows),
+    })
 }

@@ -305,3 +305,68 @@ kill $!"#;
         (Some("3"), Some("POSIX"), Some(holder))
     );
 }
+
+/// A Python process taking open-file-description locks with the standard library's `fcntl`
+/// (`F_OFD_SETLK`/`F_OFD_SETLKW`): it holds `hold`, says so, then waits for `wait` once told to.
+fn ofd_hold_then_wait(path: &Path, hold: u64, wait: u64) -> (Background, std::process::ChildStdin) {
+    let script = format!(
+        "import fcntl, os, struct, sys\n\
+         fd = os.open(sys.argv[1], os.O_RDWR)\n\
+         lock = lambda start: struct.pack('hh4xqqi4x', fcntl.F_WRLCK, os.SEEK_SET, start, 1, 0)\n\
+         fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock({hold}))\n\
+         print('held', flush=True)\n\
+         sys.stdin.readline()\n\
+         fcntl.fcntl(fd, fcntl.F_OFD_SETLKW, lock({wait}))\n"
+    );
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "held");
+    let go = child.stdin.take().unwrap();
+    (Background(child), go)
+}
+
+#[test]
+fn status_names_a_deadlock_of_open_file_description_waiters() {
+    use std::io::Write;
+    let path = temp_file("deadlock");
+    std::fs::write(&path, b"").unwrap();
+    let (first, mut first_go) = ofd_hold_then_wait(&path, 1, 2);
+    let (second, mut second_go) = ofd_hold_then_wait(&path, 2, 1);
+    for go in [&mut first_go, &mut second_go] {
+        writeln!(go, "go").unwrap();
+        go.flush().unwrap();
+    }
+    // Both wait now, each for the other (the kernel never checks OFD waits: they hang).
+    let document = status_when(&path, |doc| doc["locks"].as_array().unwrap().iter().filter(|l| l["state"] == "waiting").count() == 2);
+    let cycle: Vec<u64> = document["deadlocks"][0].as_array().unwrap().iter().map(|pid| pid.as_u64().unwrap()).collect();
+    assert_eq!(document["deadlocks"].as_array().unwrap().len(), 1, "{document}");
+    let mut pids = cycle.clone();
+    pids.sort_unstable();
+    let mut expected = vec![u64::from(first.pid()), u64::from(second.pid())];
+    expected.sort_unstable();
+    assert_eq!(pids, expected);
+    let table = String::from_utf8(locksfile().arg("status").arg(&path).output().unwrap().stdout).unwrap();
+    let (a, b) = (cycle[0], cycle[1]);
+    assert!(table.contains(&format!("DEADLOCK: pid {a} waits for {b} waits for {a}")), "{table}");
+}
+
+#[test]
+fn a_name_is_one_lock_for_every_command_and_different_names_are_not() {
+    let path = temp_file("names");
+    let _holder = hold(&path, &["--write", "name:dataset-42"]);
+    let busy = locksfile().args(["run"]).arg(&path).args(["--write", "name:dataset-42", "--nonblock", "--", "true"]).output().unwrap();
+    assert_eq!(busy.status.code(), Some(75), "{}", stderr_of(&busy));
+    let other = locksfile().args(["run"]).arg(&path).args(["--write", "name:dataset-43", "--nonblock", "--", "true"]).output().unwrap();
+    assert!(other.status.success(), "{}", stderr_of(&other));
+    // status shows the index the name maps to (the same in every language: index_of).
+    let document = status_json(&path);
+    assert_eq!(document["locks"][0]["start"], locksfile::index_of("dataset-42"));
+}

@@ -76,6 +76,7 @@ mod guard;
 mod holders;
 mod locks_file;
 mod mode;
+mod name;
 mod open;
 mod owner;
 pub mod proc_locks;
@@ -89,6 +90,7 @@ pub use guard::LockGuard;
 pub use holders::Holder;
 pub use locks_file::{LocksFile, OpenOptions, Scope};
 pub use mode::LockMode;
+pub use name::{index_of, NAMED_COUNT, NAMED_FIRST};
 pub use proc_locks::LockClass;
 pub use range::{IntoLockRange, LockRange, MAX_INDEX};
 

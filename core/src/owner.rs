@@ -230,6 +230,22 @@ impl Owner {
     pub(crate) fn acquire(&self, view: ViewId, range: LockRange, mode: LockMode, wait: Wait) -> Result<bool> {
         let (start, end) = (range.start(), range.raw_end());
         let mut state = self.state();
+        if state.views.len() == 1 && state.views[0].id == view && state.waits.is_empty() {
+            // The common case: one view, no wait in flight. One request, converting in place, and
+            // the record follows it exactly.
+            if mode == LockMode::Write && !self.writable {
+                return Err(Error::NotWritable { path: self.path.clone() });
+            }
+            match self.set(state.fd(), op(mode), start, end, false) {
+                Ok(()) => {
+                    state.views[0].record.set(start, end, Some(mode));
+                    return Ok(true);
+                }
+                Err(SetError::Conflict) if matches!(wait, Wait::Try) => return Ok(false),
+                Err(SetError::Conflict) => return self.wait_then_commit(state, view, range, mode, wait),
+                Err(error) => return Err(self.error(&state, error, range, mode)),
+            }
+        }
         // Two requests over the same bytes must not interleave their kernel calls: wait for the
         // one in flight (in-process, so never a conflict between owners).
         loop {
@@ -260,8 +276,20 @@ impl Owner {
             Err(SetError::Conflict) => {}
             Err(error) => return Err(self.error(&state, error, range, mode)),
         }
+        self.wait_then_commit(state, view, range, mode, wait)
+    }
 
-        // Then wait in the kernel, without the state lock, the range marked as in flight.
+    /// After a conflict: waits in the kernel, without the state lock, the range marked as in
+    /// flight, until the range is taken (and recorded) or `wait` runs out.
+    fn wait_then_commit<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        view: ViewId,
+        range: LockRange,
+        mode: LockMode,
+        wait: Wait,
+    ) -> Result<bool> {
+        let (start, end) = (range.start(), range.raw_end());
         loop {
             let pieces = state.pieces(start, end, mode);
             let fd = state.fd().as_raw_fd();
@@ -332,7 +360,7 @@ impl Owner {
     /// Releases `[start, end)` for the open `view`, under the state lock.
     fn release_locked(&self, state: &mut State, view: ViewId, start: u64, end: u64) -> Result<()> {
         let record = state.record_mut(view);
-        if record.overlapping(start, end).next().is_none() {
+        if !record.holds_any(start, end) {
             return Ok(()); // Holds nothing there: nothing to tell the kernel.
         }
         if state.views.len() == 1 && state.parked.is_empty() && !state.waits_overlap(start, end) {

@@ -37,7 +37,11 @@ impl LockRange {
     /// [`Error::InvalidRange`] when `count` is 0 or the last index `start + count - 1` is larger
     /// than [`MAX_INDEX`].
     pub fn new(start: u64, count: u64) -> Result<Self> {
-        Self::checked(i128::from(start), Some(i128::from(count)))
+        match start.checked_add(count.wrapping_sub(1)) {
+            Some(last) if count >= 1 && last < MAX_INDEX => Ok(Self { start, end: last + 1 }),
+            // Open-ended, or invalid: the general path words it.
+            _ => Self::checked(i128::from(start), Some(i128::from(count))),
+        }
     }
 
     /// Every lock from `start` on (fcntl `l_len = 0`).

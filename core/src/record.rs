@@ -1,83 +1,119 @@
 //! An owner's in-process record of what it holds: an ordered interval map, coalesced like the
 //! kernel's lock list (adjacent runs of the same mode merge; a request splits what it overlaps).
-
-use std::collections::BTreeMap;
+//!
+//! A sorted vector, not a tree: finding is a binary search, and a change moves the runs after it
+//! (a `memmove`), which costs less than the kernel's own walk of its lock list on every request —
+//! and the common case (one run set and released again) allocates nothing once warm.
 
 use crate::mode::LockMode;
 use crate::range::LockRange;
 
-/// Disjoint, coalesced runs `start -> (end, mode)`; `end` is exclusive (`OPEN_END` for open-ended).
-/// Every operation is O(log n) plus the runs it removes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct LockRecord {
-    runs: BTreeMap<u64, (u64, LockMode)>,
-}
-
-/// A run as it was, for putting a slice of a record back.
+/// A run: `[start, end)` held in `mode`; `end` is exclusive (`OPEN_END` for open-ended).
 pub(crate) type Run = (u64, u64, LockMode);
 
+/// Disjoint, coalesced runs in index order. Finding is O(log n); a change is O(log n) plus the
+/// runs it moves.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LockRecord {
+    runs: Vec<Run>,
+}
+
 impl LockRecord {
+    /// The runs overlapping `[start, end)`: `first..last` indices into `runs`.
+    fn overlap(&self, start: u64, end: u64) -> (usize, usize) {
+        let first = self.runs.partition_point(|&(_, run_end, _)| run_end <= start);
+        let last = first + self.runs[first..].partition_point(|&(run_start, _, _)| run_start < end);
+        (first, last)
+    }
+
     /// Sets `[start, end)` to `mode` (`None`: not held), splitting and merging like the kernel.
     pub(crate) fn set(&mut self, start: u64, end: u64, mode: Option<LockMode>) {
         debug_assert!(start < end);
-        // A run that starts before `start` and reaches into the range keeps its head (and tail).
-        if let Some((&run_start, &(run_end, run_mode))) = self.runs.range(..start).next_back() {
-            if run_end > start {
-                self.runs.insert(run_start, (start, run_mode));
-                if run_end > end {
-                    self.runs.insert(end, (run_end, run_mode));
+        // The common cases first: a first run taken, everything held given back.
+        match (self.runs.as_slice(), mode) {
+            ([], Some(mode)) => return self.runs.push((start, end, mode)),
+            (&[(only_start, only_end, _)], None) if start <= only_start && only_end <= end => return self.runs.clear(),
+            _ => {}
+        }
+        let (mut first, mut last) = self.overlap(start, end);
+        // What replaces runs[first..last]: the head and tail that stick out, and the new run.
+        let mut replacement: [Run; 3] = [(0, 0, LockMode::Read); 3];
+        let mut count = 0;
+        let (mut new_start, mut new_end) = (start, end);
+        if let Some(&(head_start, _, head_mode)) = self.runs.get(first).filter(|_| first < last) {
+            if head_start < start {
+                if mode == Some(head_mode) {
+                    new_start = head_start;
+                } else {
+                    replacement[count] = (head_start, start, head_mode);
+                    count += 1;
                 }
             }
         }
-        // Runs that start inside the range go; one that reaches past the end keeps its tail.
-        while let Some((&run_start, &(run_end, run_mode))) = self.runs.range(start..end).next() {
-            self.runs.remove(&run_start);
-            if run_end > end {
-                self.runs.insert(end, (run_end, run_mode));
+        let tail = (first < last).then(|| self.runs[last - 1]).filter(|&(_, tail_end, _)| tail_end > end);
+        if let Some(mode) = mode {
+            // Merge with a neighbour of the same mode that touches the range.
+            if new_start == start && first > 0 && self.runs[first - 1].1 == start && self.runs[first - 1].2 == mode {
+                first -= 1;
+                new_start = self.runs[first].0;
+            }
+            if let Some((_, tail_end, tail_mode)) = tail {
+                if tail_mode == mode {
+                    new_end = tail_end;
+                }
+            } else if last < self.runs.len() && self.runs[last].0 == end && self.runs[last].2 == mode {
+                new_end = self.runs[last].1;
+                last += 1;
+            }
+            replacement[count] = (new_start, new_end, mode);
+            count += 1;
+        }
+        if let Some((_, tail_end, tail_mode)) = tail {
+            if mode != Some(tail_mode) {
+                replacement[count] = (end, tail_end, tail_mode);
+                count += 1;
             }
         }
-        let Some(mode) = mode else { return };
-        let (mut merged_start, mut merged_end) = (start, end);
-        if let Some((&left_start, &(left_end, left_mode))) = self.runs.range(..start).next_back() {
-            if left_end == start && left_mode == mode {
-                self.runs.remove(&left_start);
-                merged_start = left_start;
+        let replacement = &replacement[..count];
+        let removed = last - first;
+        if count <= removed {
+            self.runs[first..first + count].copy_from_slice(replacement);
+            self.runs.drain(first + count..last);
+        } else {
+            self.runs[first..last].copy_from_slice(&replacement[..removed]);
+            let at = last;
+            for (n, &run) in replacement[removed..].iter().enumerate() {
+                self.runs.insert(at + n, run);
             }
         }
-        if let Some(&(right_end, right_mode)) = self.runs.get(&end) {
-            if right_mode == mode {
-                self.runs.remove(&end);
-                merged_end = right_end;
-            }
-        }
-        self.runs.insert(merged_start, (merged_end, mode));
+    }
+
+    /// Whether any index of `[start, end)` is held.
+    pub(crate) fn holds_any(&self, start: u64, end: u64) -> bool {
+        let (first, last) = self.overlap(start, end);
+        first < last
     }
 
     /// The mode `index` is held in, if any.
     pub(crate) fn mode_at(&self, index: u64) -> Option<LockMode> {
-        let (_, &(end, mode)) = self.runs.range(..=index).next_back()?;
-        (index < end).then_some(mode)
+        let at = self.runs.partition_point(|&(_, run_end, _)| run_end <= index);
+        self.runs.get(at).filter(|&&(run_start, _, _)| run_start <= index).map(|&(_, _, mode)| mode)
     }
 
     /// The runs overlapping `[start, end)`, clipped to it.
     pub(crate) fn overlapping(&self, start: u64, end: u64) -> impl Iterator<Item = Run> + '_ {
-        let before = self.runs.range(..start).next_back().filter(|(_, &(run_end, _))| run_end > start);
-        before
-            .into_iter()
-            .chain(self.runs.range(start..end))
-            .map(move |(&s, &(e, mode))| (s.max(start), e.min(end), mode))
+        let (first, last) = self.overlap(start, end);
+        self.runs[first..last].iter().map(move |&(s, e, mode)| (s.max(start), e.min(end), mode))
     }
 
     /// Every run, in order.
     pub(crate) fn runs(&self) -> impl Iterator<Item = (LockRange, LockMode)> + '_ {
-        self.runs.iter().map(|(&start, &(end, mode))| (LockRange::from_bounds(start, end), mode))
+        self.runs.iter().map(|&(start, end, mode)| (LockRange::from_bounds(start, end), mode))
     }
 
     /// Where the record holds anything: `[first start, last end)`.
     pub(crate) fn span(&self) -> Option<(u64, u64)> {
-        let (&first, _) = self.runs.first_key_value()?;
-        let (_, &(last_end, _)) = self.runs.last_key_value()?;
-        Some((first, last_end))
+        Some((self.runs.first()?.0, self.runs.last()?.1))
     }
 
     #[cfg(test)]
@@ -105,7 +141,7 @@ mod tests {
     use LockMode::{Read, Write};
 
     fn runs(record: &LockRecord) -> Vec<(u64, u64, LockMode)> {
-        record.runs.iter().map(|(&s, &(e, m))| (s, e, m)).collect()
+        record.runs.clone()
     }
 
     #[test]

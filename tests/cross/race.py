@@ -6,7 +6,8 @@ racers pass in one and the same order (pylocksfile 0.0.6's order check). Racers 
 a track in a shared data file while they hold its lock, and log (track, visit number) per step.
 
 ``python3 tests/cross/race.py [RACERS...] [--tracks N] [--laps N]`` is the demo (``cargo make demo``):
-progress bars while it runs, a summary table at the end. The cross-language tests reuse ``race``.
+progress bars while it runs, a summary table at the end, with the lock operations per second of each
+racer and of all together. The cross-language tests reuse ``race``.
 """
 
 from __future__ import annotations
@@ -128,16 +129,29 @@ class Progress:
         self.drawn = True
 
 
+def operations(racer: Racer) -> int:
+    """Lock operations of a racer: each step takes one lock and lets go of one (an acquire that had
+    to wait counts once)."""
+    return 2 * racer.steps
+
+
+def per_second(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f}" if seconds > 0 else "-"
+
+
 def summary(result: Result) -> str:
-    lines = [f"{'racer':<6} {'language':<9} {'pid':>8} {'steps':>7} {'waits':>7} {'time':>9}"]
+    lines = [f"{'racer':<6} {'language':<9} {'pid':>8} {'steps':>7} {'waits':>7} {'time':>9} {'lock ops/s':>11}"]
     for number, racer in enumerate(result.racers):
         lines.append(
             f"{'#' + str(number):<6} {racer.worker.kind:<9} {racer.worker.pid:>8} {racer.steps:>7} "
-            f"{racer.waits:>7} {racer.millis:>6} ms"
+            f"{racer.waits:>7} {racer.millis:>6} ms {per_second(operations(racer), racer.millis / 1000):>11}"
         )
     verdict = "PASS" if result.order_holds else "FAIL"
     lines.append(f"order check: {verdict} (all {result.tracks} locks saw the racers pass in one order)")
     lines.append(f"race time: {result.seconds:.2f} s")
+    total = sum(operations(racer) for racer in result.racers)
+    lines.append(f"lock operations: {total:,} in {result.seconds:.2f} s, {per_second(total, result.seconds)} per second "
+                 "in all (an operation: one acquire or one release)")
     return "\n".join(lines)
 
 

@@ -69,23 +69,38 @@ fn store(error: LocksFileError) -> i32 {
     status
 }
 
+/// What a direct call returns: a status, or (rarely, so boxed: the common path stays small) an
+/// error to store.
+type Outcome = Result<i32, Box<LocksFileError>>;
+
+impl From<locksfile::Error> for Box<LocksFileError> {
+    fn from(error: locksfile::Error) -> Self {
+        Box::new(error.into())
+    }
+}
+
 /// Runs `call` on the handle `token` names, turning errors and panics into a status.
-fn with_file(token: u64, call: impl FnOnce(&locksfile::LocksFile) -> Result<i32, LocksFileError>) -> i32 {
+fn with_file(token: u64, call: impl FnOnce(&locksfile::LocksFile) -> Outcome) -> i32 {
     let Some(file) = tokens::lookup(token) else {
         return store(LocksFileError::closed("(a handle that is gone, or never was)"));
     };
     match catch_unwind(AssertUnwindSafe(|| call(&file))) {
         Ok(Ok(status)) => status,
-        Ok(Err(error)) => store(error),
+        Ok(Err(error)) => store(*error),
         Err(_) => store(LocksFileError::internal(&file.path().display().to_string(), "a panic was caught at the FFI boundary")),
     }
 }
 
 /// The range `start`, `count` and `flags` describe, validated by the core.
-pub(crate) fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, LocksFileError> {
-    let start = if flags & LOCKSFILE_START_SIGNED != 0 { i128::from(start as i64) } else { i128::from(start) };
-    let count = (flags & LOCKSFILE_TO_END == 0).then_some(i128::from(count));
-    Ok(LockRange::checked(start, count)?)
+pub(crate) fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, locksfile::Error> {
+    match flags & (LOCKSFILE_START_SIGNED | LOCKSFILE_TO_END) {
+        0 => LockRange::new(start, count),
+        LOCKSFILE_TO_END => LockRange::from_start(start),
+        _ => {
+            let start = if flags & LOCKSFILE_START_SIGNED != 0 { i128::from(start as i64) } else { i128::from(start) };
+            LockRange::checked(start, (flags & LOCKSFILE_TO_END == 0).then_some(i128::from(count)))
+        }
+    }
 }
 
 fn acquired(acquired: bool) -> i32 {
@@ -117,7 +132,7 @@ pub extern "C" fn locksfile_fast_acquire(token: u64, start: u64, count: u64, fla
 pub extern "C" fn locksfile_fast_acquire_timeout(token: u64, start: u64, count: u64, flags: u32, timeout_seconds: f64) -> i32 {
     with_file(token, |file| {
         let (range, mode) = (range(start, count, flags)?, LockMode::from_write(flags & LOCKSFILE_WRITE != 0));
-        Ok(acquired(match timeout(timeout_seconds)? {
+        Ok(acquired(match timeout(timeout_seconds).map_err(Box::new)? {
             Some(limit) => file.acquire_timeout(range, mode, limit)?,
             None => file.acquire(range, mode).map(|()| true)?,
         }))

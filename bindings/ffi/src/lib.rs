@@ -5,6 +5,7 @@
 mod error;
 mod fast_lane;
 mod handle;
+mod jvm;
 #[cfg(feature = "python")]
 mod python;
 mod tokens;
@@ -24,6 +25,12 @@ pub use types::{check_range, check_timeout, HeldRange, Holder, LockSpan, OpenOpt
 #[must_use]
 pub fn max_index() -> u64 {
     locksfile::MAX_INDEX
+}
+
+/// The lock index of a name (see the core's `index_of`).
+#[must_use]
+pub fn index_of(name: String) -> u64 {
+    locksfile::index_of(&name)
 }
 
 uniffi::include_scaffolding!("locksfile");

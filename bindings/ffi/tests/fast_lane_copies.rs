@@ -1,7 +1,8 @@
 //! The direct call path is written once in Rust (`src/fast_lane.rs`) and declared again in each
-//! language layer: Python's ctypes bindings, Kotlin's JNA direct mapping, and the C header Swift
+//! language layer: Python's ctypes bindings, Kotlin's JNI native methods, and the C header Swift
 //! imports. This test reads all four and checks that every constant has the same value and every
-//! function the same parameters (in C terms), so that a change in one place cannot drift.
+//! function the same parameters (in C terms), so that a change in one place cannot drift; and that
+//! the JNI table which binds Kotlin's methods (`src/jvm.rs`) names each of them with its signature.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -95,6 +96,50 @@ fn kotlin() -> Interface {
     interface
 }
 
+/// The JNI signature of a Kotlin parameter or return type.
+fn jni_type(text: &str) -> char {
+    match text.trim() {
+        "Long" => 'J',
+        "Int" => 'I',
+        "Double" => 'D',
+        other => panic!("unknown Kotlin type {other:?}"),
+    }
+}
+
+/// Method name to JNI signature, from Kotlin's `external fun` declarations.
+fn kotlin_jni() -> BTreeMap<String, String> {
+    let text = read("../kotlin/src/main/kotlin/dev/locksfile/FastLane.kt");
+    let mut methods = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("@JvmStatic external fun ") {
+            let name = rest.split('(').next().unwrap();
+            let parameters: String =
+                between(rest, "(", ")").split(',').filter(|p| !p.trim().is_empty()).map(|p| jni_type(p.split(':').nth(1).unwrap())).collect();
+            let returned = jni_type(rest.rsplit_once("):").unwrap().1);
+            methods.insert(name.into(), format!("({parameters}){returned}"));
+        }
+    }
+    methods
+}
+
+/// Method name to JNI signature, from the table `src/jvm.rs` registers.
+fn rust_jni() -> BTreeMap<String, String> {
+    let text = read("src/jvm.rs");
+    let mut methods = BTreeMap::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("method(b\"") {
+            let (name, rest) = rest.split_once("\\0\", b\"").unwrap();
+            let (signature, rest) = rest.split_once("\\0\", ").unwrap();
+            // The entry point bound to the method forwards to the C function of that name.
+            let entry_point = rest.split_whitespace().next().unwrap();
+            let body = between(&text, &format!("fn {entry_point}("), "\n}\n");
+            assert!(body.contains(&format!("{name}(")), "src/jvm.rs: {entry_point} does not call {name}");
+            methods.insert(name.into(), signature.into());
+        }
+    }
+    methods
+}
+
 fn c_header() -> Interface {
     let text = read("../swift/Sources/LocksfileFFI/FastLane.h");
     let mut interface = Interface { constants: BTreeMap::new(), functions: BTreeMap::new() };
@@ -119,4 +164,8 @@ fn every_copy_of_the_direct_path_agrees_with_the_rust() {
     assert_eq!(python(), rust, "bindings/python/python/pylocksfile/_fastlane.py");
     assert_eq!(kotlin(), rust, "bindings/kotlin/src/main/kotlin/dev/locksfile/FastLane.kt");
     assert_eq!(c_header(), rust, "bindings/swift/Sources/LocksfileFFI/FastLane.h");
+    // Kotlin's methods are bound by name and signature: the JNI table lists each, as declared.
+    let jni = rust_jni();
+    assert_eq!(jni.keys().collect::<Vec<_>>(), rust.functions.keys().collect::<Vec<_>>(), "src/jvm.rs");
+    assert_eq!(jni, kotlin_jni(), "src/jvm.rs against FastLane.kt");
 }

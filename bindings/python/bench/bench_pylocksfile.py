@@ -138,6 +138,21 @@ def main() -> None:
     print(f"slowest pylocksfile API: {ours / baseline:.2f}x lockf (target: within 3x); "
           f"fastest peer: {fastest_peer} at {peers[fastest_peer] / baseline:.2f}x")
 
+    # What was measured, for the report (scripts/bench-report documents the schema; cargo make
+    # bench-python sets the path and adds the date, machine and command).
+    out = os.environ.get("LOCKSFILE_BENCH_JSON")
+    if out:
+        import json
+
+        floor = "fcntl.lockf pair (baseline)"
+        entries = [{"name": name, "kind": "floor" if name == floor else "peer" if name in peers else "api",
+                    "median_ns": micros * 1000, "samples_ns": None} for name, micros in results.items()]
+        with open(out, "w") as dump:
+            json.dump({"schema": 1, "language": "python", "runtime": f"Python {sys.version.split()[0]}",
+                       "pairs": {"what": "acquire+release of one lock, uncontended", "batches": BATCHES,
+                                 "floor": floor, "entries": entries}}, dump, indent=2)
+        print(f"results: {out}")
+
 
 if __name__ == "__main__":
     main()

@@ -36,16 +36,22 @@ fn kotlin_package_comes_from_uniffi_toml() {
     let out = generate("kotlin");
     let source = read(out.join("dev/locksfile/ffi/locksfile.kt"));
     assert!(source.contains("package dev.locksfile.ffi"));
+    assert!(source.contains("open class LocksFile:"), "the Swift-only rename leaves Kotlin's class alone");
     assert!(source.contains("\"locksfile_ffi\""), "loads the library by its crate name");
 }
 
 #[test]
 fn swift_module_names_come_from_uniffi_toml() {
     let out = generate("swift");
-    let source = read(out.join("Locksfile.swift"));
+    let source = read(out.join("LocksfileGenerated.swift"));
     assert!(source.contains("import LocksfileFFI"));
     assert!(read(out.join("LocksfileFFI.modulemap")).contains("module LocksfileFFI"));
     assert!(out.join("LocksfileFFI.h").exists());
+    // Renamed for Swift only: the idiomatic layer's `LocksFile` wraps the generated class.
+    assert!(source.contains("open class LocksFileHandle:"), "the generated class is LocksFileHandle");
+    assert!(!source.contains("class LocksFile:"), "no generated class is named LocksFile");
+    // The C symbols keep the UDL's names (the rename is the Swift name only).
+    assert!(source.contains("uniffi_locksfile_ffi_fn_method_locksfile_fast_lane_token("));
 }
 
 #[test]
@@ -53,5 +59,5 @@ fn python_module_loads_the_ffi_library() {
     let out = generate("python");
     let source = read(out.join("locksfile.py"));
     assert!(source.contains("\"locksfile_ffi\""));
-    assert!(source.contains("class LocksFile"));
+    assert!(source.contains("class LocksFile(LocksFileProtocol)"), "the Swift-only rename leaves Python's class alone");
 }

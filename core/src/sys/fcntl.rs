@@ -1,7 +1,7 @@
 //! fcntl byte-range lock requests.
 
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use nix::fcntl::{fcntl, FcntlArg};
 
@@ -70,19 +70,24 @@ pub(crate) fn set_lock(
     wait: bool,
 ) -> Result<(), SetError> {
     let request = flock(op, start, len);
-    let arg = match (kind, wait) {
-        (LockKind::Ofd, false) => FcntlArg::F_OFD_SETLK(&request),
-        (LockKind::Ofd, true) => FcntlArg::F_OFD_SETLKW(&request),
-        (LockKind::Classic, false) => FcntlArg::F_SETLK(&request),
-        (LockKind::Classic, true) => FcntlArg::F_SETLKW(&request),
+    let command = match (kind, wait) {
+        (LockKind::Ofd, false) => libc::F_OFD_SETLK,
+        (LockKind::Ofd, true) => libc::F_OFD_SETLKW,
+        (LockKind::Classic, false) => libc::F_SETLK,
+        (LockKind::Classic, true) => libc::F_SETLKW,
     };
-    match fcntl(fd, arg) {
-        Ok(_) => Ok(()),
-        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) if !wait => Err(SetError::Conflict),
-        Err(nix::errno::Errno::EINTR) => Err(SetError::Interrupted),
-        Err(nix::errno::Errno::EDEADLK) => Err(SetError::Deadlock),
-        Err(nix::errno::Errno::ENOLCK) => Err(SetError::NoLocks),
-        Err(errno) => Err(SetError::Other(errno.into())),
+    // The system call itself (glibc's fcntl wrapper adds its argument juggling to every call).
+    // SAFETY: a lock command with a pointer to a valid, fully initialised `flock` on a descriptor
+    // the caller keeps open; the kernel only reads the structure.
+    if unsafe { libc::syscall(libc::SYS_fcntl, fd.as_raw_fd(), command, &request as *const libc::flock) } == 0 {
+        return Ok(());
+    }
+    match io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+        libc::EAGAIN | libc::EACCES if !wait => Err(SetError::Conflict),
+        libc::EINTR => Err(SetError::Interrupted),
+        libc::EDEADLK => Err(SetError::Deadlock),
+        libc::ENOLCK => Err(SetError::NoLocks),
+        errno => Err(SetError::Other(io::Error::from_raw_os_error(errno))),
     }
 }
 

@@ -19,6 +19,52 @@ func number(_ text: some StringProtocol) throws -> UInt64 {
     return value
 }
 
+/// A protocol RANGE as the library takes it.
+enum Indices {
+    case index(UInt64)
+    case range(Range<UInt64>)
+    case from(PartialRangeFrom<UInt64>)
+
+    init(_ text: String) throws {
+        let (start, count) = try parse(text)
+        if !text.contains("..") { self = .index(start) } else if let count { self = .range(start..<start + count) } else { self = .from(start...) }
+    }
+}
+
+extension LocksFile {
+    func acquire(_ mode: LockMode, _ indices: Indices) throws {
+        switch indices {
+        case .index(let index): try acquire(mode, index)
+        case .range(let range): try acquire(mode, range)
+        case .from(let range): try acquire(mode, range)
+        }
+    }
+
+    func tryAcquire(_ mode: LockMode, _ indices: Indices) throws -> Bool {
+        switch indices {
+        case .index(let index): return try tryAcquire(mode, index)
+        case .range(let range): return try tryAcquire(mode, range)
+        case .from(let range): return try tryAcquire(mode, range)
+        }
+    }
+
+    func acquire(_ mode: LockMode, _ indices: Indices, timeout: Duration) throws -> Bool {
+        switch indices {
+        case .index(let index): return try acquire(mode, index, timeout: timeout)
+        case .range(let range): return try acquire(mode, range, timeout: timeout)
+        case .from(let range): return try acquire(mode, range, timeout: timeout)
+        }
+    }
+
+    func release(_ indices: Indices) throws {
+        switch indices {
+        case .index(let index): try release(index)
+        case .range(let range): try release(range)
+        case .from(let range): try release(range)
+        }
+    }
+}
+
 /// `3`, `1..4` (1, 2, 3) or `5..` (from 5 on), as start and count (nil: open-ended).
 func parse(_ text: String) throws -> (UInt64, UInt64?) {
     guard let dots = text.range(of: "..") else { return (try number(text), 1) }
@@ -131,7 +177,7 @@ func handle(_ words: [String]) throws -> String {
         return "ok"
     case "close":
         defer { file = nil } // closed even when close reports an error
-        try file?.closeFile()
+        try file?.close()
         return "ok"
     default:
         break
@@ -140,24 +186,23 @@ func handle(_ words: [String]) throws -> String {
     switch words[0] {
     case "acquire":
         let mode: LockMode = words[1] == "write" ? .write : .read
-        let (start, count) = try parse(words[2])
+        let indices = try Indices(words[2])
         switch words[3] {
         case "block":
-            try file.acquire(start: start, count: count, mode: mode)
+            try file.acquire(mode, indices)
             return "ok"
         case "try":
-            return try file.tryAcquire(start: start, count: count, mode: mode) ? "ok" : "busy"
+            return try file.tryAcquire(mode, indices) ? "ok" : "busy"
         case let wait where wait.hasPrefix("timeout="):
-            let ms = Double(try number(wait.dropFirst("timeout=".count)))
+            let ms = try number(wait.dropFirst("timeout=".count))
             let began = Date()
-            if try file.acquireTimeout(start: start, count: count, mode: mode, timeoutSeconds: ms / 1000) { return "ok" }
+            if try file.acquire(mode, indices, timeout: .milliseconds(ms)) { return "ok" }
             return "timeout \(Int(Date().timeIntervalSince(began) * 1000))"
         default:
             throw ProtocolError(description: "bad wait \(words[3])")
         }
     case "release":
-        let (start, count) = try parse(words[1])
-        try file.release(start: start, count: count)
+        try file.release(try Indices(words[1]))
         return "ok"
     case "release-all":
         try file.releaseAll()

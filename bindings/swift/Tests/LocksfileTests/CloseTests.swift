@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 @testable import Locksfile
 
-/// `closeFile()` while another thread waits (issue 11): the waiter ends with `Closed`, holding
+/// `close()` while another thread waits (issue 11): the waiter ends with `Closed`, holding
 /// nothing, while the holder in another process still holds; afterwards another process can take
 /// the lock.
 final class CloseTests: LocksfileTestCase {
@@ -14,8 +14,8 @@ final class CloseTests: LocksfileTestCase {
         ("withLock", { try $0.withLock(.write, 5) {} }),
         ("async acquire", { locks in try blockOn { _ = try await locks.acquire(.write, 5..<6) } }),
         ("async acquire with a timeout", { locks in try blockOn { _ = try await locks.acquire(.write, 5..<6, timeout: .seconds(60)) } }),
-        ("generated acquire", { try $0.acquire(start: 5, count: 1, mode: .write) }),
-        ("generated acquireTimeout", { _ = try $0.acquireTimeout(start: 5, count: 1, mode: .write, timeoutSeconds: 60) }),
+        ("generated acquire", { try $0.handle.acquire(start: 5, count: 1, mode: .write) }),
+        ("generated acquireTimeout", { _ = try $0.handle.acquireTimeout(start: 5, count: 1, mode: .write, timeoutSeconds: 60) }),
     ]
 
     /// Runs `wait` on a thread of its own; `ended` reports how it ended, and when.
@@ -48,7 +48,7 @@ final class CloseTests: LocksfileTestCase {
             let waiter = Waiter(locks, wait)
             try table.awaitWaiter(5)
             let closing = ContinuousClock.now
-            try locks.closeFile()
+            try locks.close()
             let closed = ContinuousClock.now
             guard let (error, at) = waiter.ended() else { return XCTFail("\(name): the wait did not end after close") }
             print("close during \(name): waiter ended \(micros(at - closing)) µs after close began; close took \(micros(closed - closing)) µs")
@@ -75,7 +75,7 @@ final class CloseTests: LocksfileTestCase {
                 // From closing first to acquiring first, over the rounds.
                 let delay = ContinuousClock.now + .microseconds(5 * (round % 10))
                 while ContinuousClock.now < delay {}
-                try locks.closeFile()
+                try locks.close()
                 guard let (error, _) = waiter.ended() else { return XCTFail("\(name), round \(round): the wait did not end") }
                 switch error {
                 case nil: outcomes["\(name): returned", default: 0] += 1

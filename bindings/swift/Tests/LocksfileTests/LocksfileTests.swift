@@ -50,7 +50,7 @@ final class LocksfileTests: LocksfileTestCase {
         try locks.acquire(.write, 1..<4)
         try locks.acquire(.read, 2)
         XCTAssertEqual(try locks.held().map { [$0.start, $0.count ?? 0] }, [[1, 1], [2, 1], [3, 1]])
-        XCTAssertEqual(try locks.modeOf(index: 2), .read)
+        XCTAssertEqual(try locks.modeOf(2), .read)
         XCTAssertTrue(other.canTake("read", "2"))
         XCTAssertFalse(other.canTake("write", "2"))
         XCTAssertFalse(other.canTake("read", "1"))
@@ -65,7 +65,7 @@ final class LocksfileTests: LocksfileTestCase {
         try locks.releaseAll()
         XCTAssertTrue(other.canTake("write", "0.."))
         try locks.acquire(.write, 7)
-        try locks.closeFile()
+        try locks.close()
         XCTAssertTrue(other.canTake("write", "7"))
         XCTAssertThrowsError(try locks.acquire(.read, 1)) { error in
             guard case LocksFileError.Closed = error else { return XCTFail("\(error)") }
@@ -138,8 +138,8 @@ final class LocksfileTests: LocksfileTestCase {
             ("(start 0, count 18446744073709551616): the last index must not exceed \(past)", { try locks.withLock(.read, 0...UInt64.max) {} }),
             ("(start 1, count 18446744073709551615): the last index must not exceed \(past)", { try locks.acquire(.read, 1...UInt64.max) }),
             // The generated path words them the same.
-            ("(start 1, count 0): count must be at least 1", { try locks.acquire(start: 1, count: 0, mode: .read) }),
-            ("(start 9223372036854775807, count 2): the last index must not exceed \(past)", { try locks.release(start: UInt64(Int64.max), count: 2) }),
+            ("(start 1, count 0): count must be at least 1", { try locks.handle.acquire(start: 1, count: 0, mode: .read) }),
+            ("(start 9223372036854775807, count 2): the last index must not exceed \(past)", { try locks.handle.release(start: UInt64(Int64.max), count: 2) }),
         ]
         for (expected, attempt) in cases {
             XCTAssertThrowsError(try attempt()) { error in

@@ -77,36 +77,37 @@ class LocksFile private constructor(
     // ----- acquiring ---------------------------------------------------------------------------
 
     /** Takes lock [index] in [mode], waiting as long as it takes; converts a held lock in place. */
-    fun acquire(index: Long, mode: LockMode) = acquireBlocking(Span.of(index), mode)
+    fun acquire(index: Long, mode: LockMode) = acquireBlocking(index, 1, Span.INDEX or mode.flag())
 
     /** Takes every lock of [range] in [mode] (all or none), waiting as long as it takes. */
-    fun acquire(range: LongRange, mode: LockMode) = acquireBlocking(Span.of(range), mode)
+    fun acquire(range: LongRange, mode: LockMode) = acquireBlocking(range.first, Span.count(range), Span.INDEX or mode.flag())
 
     /** Takes every lock from [start] on in [mode], waiting as long as it takes. */
-    fun acquireFrom(start: Long, mode: LockMode) = acquireBlocking(Span.from(start), mode)
+    fun acquireFrom(start: Long, mode: LockMode) = acquireBlocking(start, 0, Span.FROM or mode.flag())
 
     /** Takes lock [index] if no other owner is in the way: false on conflict. */
-    fun tryAcquire(index: Long, mode: LockMode): Boolean = tryAcquire(Span.of(index), mode)
+    fun tryAcquire(index: Long, mode: LockMode): Boolean = tryAcquire(index, 1, Span.INDEX or mode.flag())
 
     /** Takes [range] if no other owner is in the way: false on conflict. */
-    fun tryAcquire(range: LongRange, mode: LockMode): Boolean = tryAcquire(Span.of(range), mode)
+    fun tryAcquire(range: LongRange, mode: LockMode): Boolean = tryAcquire(range.first, Span.count(range), Span.INDEX or mode.flag())
 
     /**
      * Takes lock [index], waiting at most [timeout] ([Duration.INFINITE]: no limit): false at the
      * deadline, holding nothing new.
      */
-    fun acquire(index: Long, mode: LockMode, timeout: Duration): Boolean = acquireTimed(Span.of(index), mode, timeout)
+    fun acquire(index: Long, mode: LockMode, timeout: Duration): Boolean = acquireTimed(index, 1, Span.INDEX or mode.flag(), timeout)
 
     /** Takes [range], waiting at most [timeout]: false at the deadline, holding nothing new. */
-    fun acquire(range: LongRange, mode: LockMode, timeout: Duration): Boolean = acquireTimed(Span.of(range), mode, timeout)
+    fun acquire(range: LongRange, mode: LockMode, timeout: Duration): Boolean =
+        acquireTimed(range.first, Span.count(range), Span.INDEX or mode.flag(), timeout)
 
     /** Takes lock [index], waiting at most [timeout] (a `java.time.Duration`). */
     fun acquire(index: Long, mode: LockMode, timeout: java.time.Duration): Boolean =
-        acquireTimed(Span.of(index), mode, timeout.toKotlinDuration())
+        acquireTimed(index, 1, Span.INDEX or mode.flag(), timeout.toKotlinDuration())
 
     /** Takes [range], waiting at most [timeout] (a `java.time.Duration`). */
     fun acquire(range: LongRange, mode: LockMode, timeout: java.time.Duration): Boolean =
-        acquireTimed(Span.of(range), mode, timeout.toKotlinDuration())
+        acquireTimed(range.first, Span.count(range), Span.INDEX or mode.flag(), timeout.toKotlinDuration())
 
     /**
      * Takes [range] in [mode] without blocking the caller's dispatcher: the wait runs on
@@ -114,18 +115,20 @@ class LocksFile private constructor(
      * new held. With a [timeout], false at the deadline.
      */
     suspend fun acquireSuspending(range: LongRange, mode: LockMode, timeout: Duration? = null): Boolean {
-        val span = Span.of(range)
+        val start = range.first
+        val count = Span.count(range)
+        val flags = Span.INDEX or mode.flag()
         // A try on the caller's thread; with the caller's timeout (at most 0), so the core checks it first.
         val seconds = timeout?.toDouble(DurationUnit.SECONDS) ?: Double.POSITIVE_INFINITY
-        if (waitOnce(span, mode, minOf(seconds, 0.0)) == FastLane.DONE) return true
+        if (waitOnce(start, count, flags, minOf(seconds, 0.0)) == FastLane.DONE) return true
         var acquired = false
         try {
             return runInterruptible(Dispatchers.IO) {
-                acquired = if (timeout == null) { acquireBlocking(span, mode); true } else acquireTimed(span, mode, timeout)
+                acquired = if (timeout == null) { acquireBlocking(start, count, flags); true } else acquireTimed(start, count, flags, timeout)
                 acquired
             }
         } catch (cancelled: CancellationException) {
-            if (acquired) release(span) // Granted just as the coroutine was cancelled: give it back.
+            if (acquired) release(start, count, flags) // Granted just as the coroutine was cancelled: give it back.
             throw cancelled
         }
     }
@@ -137,31 +140,46 @@ class LocksFile private constructor(
     // ----- guards ------------------------------------------------------------------------------
 
     /** Takes lock [index] shared; the guard releases it (`use {}`). */
-    fun read(index: Long): LockGuard = guard(Span.of(index), LockMode.READ)
+    fun read(index: Long): LockGuard = guard(index, 1, Span.INDEX or LockMode.READ.flag())
 
     /** Takes [range] shared; the guard releases it (`use {}`). */
-    fun read(range: LongRange): LockGuard = guard(Span.of(range), LockMode.READ)
+    fun read(range: LongRange): LockGuard = guard(range.first, Span.count(range), Span.INDEX or LockMode.READ.flag())
 
     /** Takes lock [index] exclusive; the guard releases it (`use {}`). */
-    fun write(index: Long): LockGuard = guard(Span.of(index), LockMode.WRITE)
+    fun write(index: Long): LockGuard = guard(index, 1, Span.INDEX or LockMode.WRITE.flag())
 
     /** Takes [range] exclusive; the guard releases it (`use {}`). */
-    fun write(range: LongRange): LockGuard = guard(Span.of(range), LockMode.WRITE)
+    fun write(range: LongRange): LockGuard = guard(range.first, Span.count(range), Span.INDEX or LockMode.WRITE.flag())
+
+    // The with-functions hold the locks without a guard object (nothing to allocate, whether or not
+    // the JIT inlines far enough to drop one), releasing them as `use {}` closes a guard.
 
     /** Runs [action] holding lock [index] shared, releasing it on every exit path. */
-    inline fun <T> withReadLock(index: Long, action: () -> T): T = read(index).use { action() }
+    inline fun <T> withReadLock(index: Long, action: () -> T): T {
+        acquire(index, LockMode.READ)
+        return holding({ release(index) }, action)
+    }
 
     /** Runs [action] holding [range] shared. */
-    inline fun <T> withReadLock(range: LongRange, action: () -> T): T = read(range).use { action() }
+    inline fun <T> withReadLock(range: LongRange, action: () -> T): T {
+        acquire(range, LockMode.READ)
+        return holding({ release(range) }, action)
+    }
 
     /** Runs [action] holding [range] shared. */
     inline fun <T> withReadLock(range: IntRange, action: () -> T): T = withReadLock(range.toLongRange(), action)
 
     /** Runs [action] holding lock [index] exclusive, releasing it on every exit path. */
-    inline fun <T> withWriteLock(index: Long, action: () -> T): T = write(index).use { action() }
+    inline fun <T> withWriteLock(index: Long, action: () -> T): T {
+        acquire(index, LockMode.WRITE)
+        return holding({ release(index) }, action)
+    }
 
     /** Runs [action] holding [range] exclusive. */
-    inline fun <T> withWriteLock(range: LongRange, action: () -> T): T = write(range).use { action() }
+    inline fun <T> withWriteLock(range: LongRange, action: () -> T): T {
+        acquire(range, LockMode.WRITE)
+        return holding({ release(range) }, action)
+    }
 
     /** Runs [action] holding [range] exclusive. */
     inline fun <T> withWriteLock(range: IntRange, action: () -> T): T = withWriteLock(range.toLongRange(), action)
@@ -169,13 +187,13 @@ class LocksFile private constructor(
     // ----- releasing ---------------------------------------------------------------------------
 
     /** Releases lock [index] (idempotent). */
-    fun release(index: Long) = release(Span.of(index))
+    fun release(index: Long) = release(index, 1, Span.INDEX)
 
     /** Releases whatever this handle holds in [range]. */
-    fun release(range: LongRange) = release(Span.of(range))
+    fun release(range: LongRange) = release(range.first, Span.count(range), Span.INDEX)
 
     /** Releases every lock from [start] on. */
-    fun releaseFrom(start: Long) = release(Span.from(start))
+    fun releaseFrom(start: Long) = release(start, 0, Span.FROM)
 
     /** Releases everything this handle holds. */
     fun releaseAll() = native.releaseAll()
@@ -186,11 +204,11 @@ class LocksFile private constructor(
     fun held(): List<Held> = native.held().map { Held(it.start.toLong(), it.count?.toLong(), it.mode) }
 
     /** The mode this handle holds lock [index] in, or null. */
-    fun modeOf(index: Long): LockMode? = native.modeOf(Span.of(index).checked().start)
+    fun modeOf(index: Long): LockMode? = native.modeOf(Span(index, 1, Span.INDEX).checked().start)
 
     /** The locks other owners hold overlapping [range] (default: all), with their processes. */
     fun holders(range: LongRange = 0L..Long.MAX_VALUE): List<Holder> {
-        val span = Span.of(range).checked()
+        val span = Span(range.first, Span.count(range), Span.INDEX).checked()
         return native.holders(span.start, span.count).map {
             Holder(it.start.toLong(), it.count?.toLong(), it.mode, it.kind, it.pid?.toInt())
         }
@@ -210,35 +228,38 @@ class LocksFile private constructor(
     override fun toString() = "LocksFile($path, $scope)"
 
     // ----- the direct call path ----------------------------------------------------------------
+    // A span travels as three primitives, never as an object: `start`, `count` and `flags` as
+    // `fast_lane.rs` takes them (`Span.INDEX` or `Span.FROM`, plus `FastLane.WRITE` for the mode),
+    // so the hot calls allocate nothing, whether or not the JIT's escape analysis would have removed
+    // an object. The core validates every range.
 
-    internal fun tryAcquire(span: Span, mode: LockMode): Boolean {
+    internal fun tryAcquire(start: Long, count: Long, flags: Int): Boolean {
         while (true) {
-            val status = FastLane.locksfile_fast_acquire(token, span.start, span.count, span.flags or modeFlags(mode))
+            val status = FastLane.locksfile_fast_acquire(token, start, count, flags)
             Reference.reachabilityFence(this) // The token names the native handle only while this one is reachable.
-            when (checked(status)) {
-                FastLane.DONE -> return true
-                FastLane.NOT_ACQUIRED -> return false
-            } // INTERRUPTED: a signal handler ran; try again.
+            if (status == FastLane.DONE) return true
+            if (status == FastLane.NOT_ACQUIRED) return false
+            checked(status) // FAILED throws; INTERRUPTED: a signal handler ran, try again.
         }
     }
 
-    internal fun acquireBlocking(span: Span, mode: LockMode) {
-        if (tryAcquire(span, mode)) return
+    internal fun acquireBlocking(start: Long, count: Long, flags: Int) {
+        if (tryAcquire(start, count, flags)) return
         while (true) {
-            checkInterrupted(span, mode)
-            if (waitOnce(span, mode, SLICE_SECONDS) == FastLane.DONE) return
+            checkInterrupted(start, count, flags)
+            if (waitOnce(start, count, flags, SLICE_SECONDS) == FastLane.DONE) return
         }
     }
 
-    internal fun acquireTimed(span: Span, mode: LockMode, timeout: Duration): Boolean {
+    internal fun acquireTimed(start: Long, count: Long, flags: Int, timeout: Duration): Boolean {
         val seconds = timeout.toDouble(DurationUnit.SECONDS) // INFINITE: +Infinity, no limit
         val began = System.nanoTime()
         // The first slice carries the caller's value when it is shorter (a negative one included),
         // so the core checks it before anything is taken.
         var left = seconds
         while (true) {
-            checkInterrupted(span, mode)
-            when (waitOnce(span, mode, minOf(left, SLICE_SECONDS))) {
+            checkInterrupted(start, count, flags)
+            when (waitOnce(start, count, flags, minOf(left, SLICE_SECONDS))) {
                 FastLane.DONE -> return true
                 FastLane.NOT_ACQUIRED -> if (left <= SLICE_SECONDS) return false
             }
@@ -247,32 +268,33 @@ class LocksFile private constructor(
     }
 
     /** One kernel wait of at most [seconds] (checked by the core): DONE, NOT_ACQUIRED or INTERRUPTED. */
-    private fun waitOnce(span: Span, mode: LockMode, seconds: Double): Int {
-        val status = FastLane.locksfile_fast_acquire_timeout(token, span.start, span.count, span.flags or modeFlags(mode), seconds)
+    private fun waitOnce(start: Long, count: Long, flags: Int, seconds: Double): Int {
+        val status = FastLane.locksfile_fast_acquire_timeout(token, start, count, flags, seconds)
         Reference.reachabilityFence(this)
         return checked(status)
     }
 
-    internal fun release(span: Span) {
+    /** Releases the span; [flags] may carry the mode, which the core ignores here. */
+    internal fun release(start: Long, count: Long, flags: Int) {
         while (true) {
-            val status = FastLane.locksfile_fast_release(token, span.start, span.count, span.flags)
+            val status = FastLane.locksfile_fast_release(token, start, count, flags)
             Reference.reachabilityFence(this)
-            if (checked(status) == FastLane.DONE) return
+            if (status == FastLane.DONE) return
+            checked(status)
         }
     }
 
-    internal fun guard(span: Span, mode: LockMode): LockGuard {
-        acquireBlocking(span, mode)
-        return LockGuard(this, span, mode)
+    private fun guard(start: Long, count: Long, flags: Int): LockGuard {
+        acquireBlocking(start, count, flags)
+        return LockGuard(this, start, count, flags)
     }
 
-    private fun checkInterrupted(span: Span, mode: LockMode) {
+    private fun checkInterrupted(start: Long, count: Long, flags: Int) {
         if (Thread.interrupted()) {
-            throw InterruptedException("interrupted while waiting for a ${mode.name.lowercase()} lock on ${span.describe()} of $path")
+            val mode = if (flags and FastLane.WRITE != 0) "write" else "read"
+            throw InterruptedException("interrupted while waiting for a $mode lock on ${Span(start, count, flags).describe()} of $path")
         }
     }
-
-    private fun modeFlags(mode: LockMode) = if (mode == LockMode.WRITE) FastLane.WRITE else 0
 
     /** The status of a direct call; a failure is thrown as the generated path throws it. */
     private fun checked(status: Int): Int {
@@ -284,20 +306,55 @@ class LocksFile private constructor(
     }
 }
 
+/** The mode's bit in the direct path's flags. */
+private fun LockMode.flag(): Int = if (this == LockMode.WRITE) FastLane.WRITE else 0
+
+/**
+ * Runs [action], then [release] on every exit path, a non-local `return` or `break` out of [action]
+ * included, as `use {}` closes: a failure of [release] after a failure of [action] is added to the
+ * first as suppressed.
+ */
+@PublishedApi
+internal inline fun <T> holding(release: () -> Unit, action: () -> T): T {
+    var thrown: Throwable? = null
+    try {
+        return action()
+    } catch (failure: Throwable) {
+        thrown = failure
+        throw failure
+    } finally {
+        if (thrown == null) {
+            release()
+        } else {
+            try {
+                release()
+            } catch (also: Throwable) {
+                thrown.addSuppressed(also)
+            }
+        }
+    }
+}
+
 /** Holds a span of locks until [close]d (use it with `use {}`); releases exactly that span. */
-class LockGuard internal constructor(private val file: LocksFile, private val span: Span, val mode: LockMode) : AutoCloseable {
+class LockGuard internal constructor(
+    private val file: LocksFile,
+    /** The first index held. */
+    val start: Long,
+    private val spanCount: Long,
+    private val flags: Int,
+) : AutoCloseable {
     private var open = true
 
-    /** The first index held. */
-    val start: Long get() = span.start
+    /** The mode the locks are held in. */
+    val mode: LockMode get() = if (flags and FastLane.WRITE != 0) LockMode.WRITE else LockMode.READ
 
     /** How many locks are held; null for every lock from [start] on (up to [MAX_INDEX]). */
-    val count: Long? get() = if (span.toEnd || span.start + (span.count - 1) == MAX_INDEX) null else span.count
+    val count: Long? get() = if (flags and FastLane.TO_END != 0 || start + (spanCount - 1) == MAX_INDEX) null else spanCount
 
     override fun close() {
         if (open) {
             open = false
-            file.release(span)
+            file.release(start, spanCount, flags)
         }
     }
 }

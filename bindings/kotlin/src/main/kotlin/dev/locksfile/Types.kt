@@ -23,10 +23,12 @@ const val MAX_INDEX: Long = Long.MAX_VALUE
 
 /**
  * A span of locks as the direct call path takes it: [count] locks from [start], or every lock from
- * [start] on ([FastLane.TO_END]). Not checked here: the core validates every range and words its
- * errors (a negative start, a count of 0). Counts are unsigned: `0L..Long.MAX_VALUE` has 2^63 locks.
+ * [start] on ([FastLane.TO_END] in [flags]). Not checked here: the core validates every range and
+ * words its errors (a negative start, a count of 0). Counts are unsigned: `0L..Long.MAX_VALUE` has
+ * 2^63 locks. The hot calls pass the three fields as they are; an object is made only for the
+ * generated path's calls and for messages.
  */
-internal class Span private constructor(val start: Long, val count: Long, val flags: Int) {
+internal class Span(val start: Long, val count: Long, val flags: Int) {
     val toEnd: Boolean get() = flags and FastLane.TO_END != 0
 
     fun describe(): String = when {
@@ -39,12 +41,13 @@ internal class Span private constructor(val start: Long, val count: Long, val fl
     fun checked(): LockSpan = checkRange(start.toString(), if (toEnd) null else count.toULong().toString())
 
     companion object {
-        fun of(index: Long) = Span(index, 1, FastLane.START_SIGNED)
+        /** The flags of a span given by a start and a count ([Long] indexes: signed). */
+        const val INDEX = FastLane.START_SIGNED
 
-        /** An empty range has count 0, which the core reports as such. */
-        fun of(range: LongRange) =
-            Span(range.first, if (range.isEmpty()) 0 else range.last - range.first + 1, FastLane.START_SIGNED)
+        /** The flags of every lock from a start on. */
+        const val FROM = FastLane.START_SIGNED or FastLane.TO_END
 
-        fun from(start: Long) = Span(start, 0, FastLane.START_SIGNED or FastLane.TO_END)
+        /** The count of [range] (unsigned); an empty range has count 0, which the core reports as such. */
+        fun count(range: LongRange): Long = if (range.isEmpty()) 0 else range.last - range.first + 1
     }
 }

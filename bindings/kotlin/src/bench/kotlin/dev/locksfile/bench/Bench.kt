@@ -63,4 +63,22 @@ fun main() {
     generated.close()
     channel.close()
     dir.deleteRecursively()
+    // What was measured, for the report (scripts/bench-report documents the schema; cargo make
+    // bench-kotlin sets the path and adds the date, machine and command).
+    System.getenv("LOCKSFILE_BENCH_JSON")?.let { out ->
+        fun q(text: String) = "\"" + text.replace("\\", "\\\\").replace("\"", "\\\"") + "\""
+        fun ns(micros: Double) = String.format(java.util.Locale.ROOT, "%.1f", micros * 1000)
+        val floor = medians.keys.first()
+        val entries = medians.keys.joinToString(",\n") { name ->
+            val kind = if (name == floor) "floor" else if ("contrast" in name) "contrast" else "api"
+            val samples = times.getValue(name).joinToString(", ") { ns(it) }
+            "      {\"name\": ${q(name)}, \"kind\": \"$kind\", \"median_ns\": ${ns(medians.getValue(name))}, \"samples_ns\": [$samples]}"
+        }
+        File(out).writeText(
+            "{\n  \"schema\": 1,\n  \"language\": \"kotlin\",\n  \"runtime\": ${q("JVM " + System.getProperty("java.version"))},\n" +
+                "  \"pairs\": {\n    \"what\": \"acquire+release of one lock, uncontended\",\n    \"batches\": $BATCHES,\n" +
+                "    \"floor\": ${q(floor)},\n    \"entries\": [\n$entries\n    ]\n  }\n}\n",
+        )
+        println("results: $out")
+    }
 }

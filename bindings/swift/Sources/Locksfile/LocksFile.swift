@@ -1,17 +1,44 @@
 import Foundation
 import LocksfileFFI
+import LocksfileGenerated
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Swift idioms over the generated `LocksFile`: index and range forms, `withLock` closures that
-/// release on every exit path, `Duration` timeouts, and an `async` acquire that waits off the
-/// cooperative thread pool and honours task cancellation. Errors are `LocksFileError` cases, worded
-/// by the native core (bad ranges and timeouts included), the same in every language.
-extension LocksFile {
-    /// Opens (or creates, never truncating) the lock file at `path`.
-    public convenience init(path: String, scope: Scope = .openFile, create: Bool = true, mode: UInt32 = 0o644) throws {
-        try self.init(path: path, options: OpenOptions(scope: scope, create: create, mode: mode))
+/// An open lock file: lock `i` is byte `i` of it, taken shared (`.read`) or exclusive (`.write`),
+/// one index or a range at a time (all or none). Closing it, or its end, releases every lock it
+/// holds.
+///
+/// Index and range forms, `withLock` closures that release on every exit path, `Duration` timeouts,
+/// and an `async` acquire that waits off the cooperative thread pool and honours task
+/// cancellation. Errors are `LocksFileError` cases, worded by the native core (bad ranges and
+/// timeouts included), the same in every language.
+///
+/// Safe to share between threads and tasks (the core is thread-safe); in `.openFile` scope the
+/// threads sharing one handle share its locks.
+public final class LocksFile: Sendable {
+    /// The generated object. It owns the core's handle, which `token` names on the direct call
+    /// path for as long as it lives: it lives as long as this object, so `token` stays valid.
+    package let handle: LocksFileHandle
+    /// The direct call path's name of `handle`, fetched once (a generated call costs as much as
+    /// the rest of an acquire).
+    package let token: UInt64
+
+    /// The path the file was opened by.
+    public let path: String
+    /// The scope the file was opened in.
+    public let scope: Scope
+    /// Whether the file is open for writing (write locks need it).
+    public let isWritable: Bool
+
+    /// Opens (or creates, never truncating) the lock file at `path`; read-only when it is not
+    /// writable. `mode`: the permission bits of a new file, less the umask.
+    public init(path: String, scope: Scope = .openFile, create: Bool = true, mode: UInt32 = 0o644) throws {
+        handle = try LocksFileHandle(path: path, options: OpenOptions(scope: scope, create: create, mode: mode))
+        token = handle.fastLaneToken()
+        self.path = handle.path()
+        self.scope = handle.scope()
+        isWritable = handle.isWritable()
     }
 
     // MARK: Acquiring
@@ -51,6 +78,11 @@ extension LocksFile {
         try fastAcquire(try FastSpan(range), mode, wait: false)
     }
 
+    /// Takes every lock from `range.lowerBound` on if no other owner is in the way: false on conflict.
+    public func tryAcquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>) throws -> Bool {
+        try fastAcquire(FastSpan(range), mode, wait: false)
+    }
+
     /// Takes lock `index`, waiting at most `timeout`: false at the deadline, holding nothing new.
     /// A negative `timeout` is an `InvalidTimeout` error.
     public func acquire(_ mode: LockMode, _ index: UInt64, timeout: Duration) throws -> Bool {
@@ -59,6 +91,16 @@ extension LocksFile {
 
     /// Takes `range`, waiting at most `timeout`: false at the deadline, holding nothing new.
     public func acquire(_ mode: LockMode, _ range: Range<UInt64>, timeout: Duration) throws -> Bool {
+        try fastAcquire(FastSpan(range), mode, timeout: timeout.seconds)
+    }
+
+    /// Takes `range`, waiting at most `timeout`: false at the deadline, holding nothing new.
+    public func acquire(_ mode: LockMode, _ range: ClosedRange<UInt64>, timeout: Duration) throws -> Bool {
+        try fastAcquire(try FastSpan(range), mode, timeout: timeout.seconds)
+    }
+
+    /// Takes every lock from `range.lowerBound` on, waiting at most `timeout`: false at the deadline.
+    public func acquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>, timeout: Duration) throws -> Bool {
         try fastAcquire(FastSpan(range), mode, timeout: timeout.seconds)
     }
 
@@ -130,48 +172,9 @@ extension LocksFile {
         try fastRelease(FastSpan(range))
     }
 
-    // MARK: The direct call path (the core validates ranges and timeouts, and words their errors)
-
-    @discardableResult
-    func fastAcquire(_ span: FastSpan, _ mode: LockMode, wait: Bool) throws -> Bool {
-        let flags = span.flags | (mode == .write ? LOCKSFILE_WRITE : 0) | (wait ? LOCKSFILE_BLOCK : 0)
-        while true {
-            let status = withExtendedLifetime(self) { locksfile_fast_acquire(fastLaneToken(), span.start, span.count, flags) }
-            if status != LOCKSFILE_INTERRUPTED { return try fastResult(status) }
-            // A signal handler ran: wait again.
-        }
-    }
-
-    /// One wait of at most `seconds` (infinite: no limit; negative: `InvalidTimeout`).
-    func fastAcquire(_ span: FastSpan, _ mode: LockMode, timeout seconds: Double) throws -> Bool {
-        let flags = span.flags | (mode == .write ? LOCKSFILE_WRITE : 0)
-        let clock = ContinuousClock()
-        let began = clock.now
-        var left = seconds
-        while true {
-            let status = withExtendedLifetime(self) {
-                locksfile_fast_acquire_timeout(fastLaneToken(), span.start, span.count, flags, left)
-            }
-            if status != LOCKSFILE_INTERRUPTED { return try fastResult(status) }
-            // A signal handler ran: wait for the rest of the time.
-            left = max(0, seconds - (clock.now - began).seconds)
-        }
-    }
-
-    func fastRelease(_ span: FastSpan) throws {
-        while true {
-            let status = withExtendedLifetime(self) { locksfile_fast_release(fastLaneToken(), span.start, span.count, span.flags) }
-            if status != LOCKSFILE_INTERRUPTED { _ = try fastResult(status); return }
-        }
-    }
-
-    /// Done (true) or not acquired (false); a failure is thrown as the generated path throws it.
-    private func fastResult(_ status: Int32) throws -> Bool {
-        switch status {
-        case LOCKSFILE_DONE: return true
-        case LOCKSFILE_NOT_ACQUIRED: return false
-        default: try raiseFastLaneError(); return false
-        }
+    /// Releases everything this handle holds.
+    public func releaseAll() throws {
+        try handle.releaseAll()
     }
 
     // MARK: Scoped locks
@@ -195,6 +198,120 @@ extension LocksFile {
         try acquire(mode, range)
         defer { try? release(range) }
         return try body()
+    }
+
+    /// Runs `body` holding every lock from `range.lowerBound` on; releases them on every exit path.
+    public func withLock<T>(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>, _ body: () throws -> T) throws -> T {
+        try acquire(mode, range)
+        defer { try? release(range) }
+        return try body()
+    }
+
+    // MARK: Looking
+
+    /// What this handle holds, as coalesced runs in index order.
+    public func held() throws -> [HeldRange] {
+        try handle.held()
+    }
+
+    /// The mode this handle holds `index` in, or nil.
+    public func modeOf(_ index: UInt64) throws -> LockMode? {
+        try handle.modeOf(index: index)
+    }
+
+    /// The locks other owners hold that overlap lock `index`, with the holding process.
+    public func holders(_ index: UInt64) throws -> [Holder] {
+        try holders(FastSpan(index))
+    }
+
+    /// The locks other owners hold that overlap `range`, with the holding process.
+    public func holders(_ range: Range<UInt64>) throws -> [Holder] {
+        try holders(FastSpan(range))
+    }
+
+    /// The locks other owners hold that overlap `range`, with the holding process.
+    public func holders(_ range: ClosedRange<UInt64>) throws -> [Holder] {
+        try holders(try FastSpan(range))
+    }
+
+    /// The locks other owners hold from `range.lowerBound` on, with the holding process.
+    public func holders(_ range: PartialRangeFrom<UInt64>) throws -> [Holder] {
+        try holders(FastSpan(range))
+    }
+
+    private func holders(_ span: FastSpan) throws -> [Holder] {
+        try handle.holders(start: span.start, count: span.flags & LOCKSFILE_TO_END != 0 ? nil : span.count)
+    }
+
+    /// Whether the path no longer names the open file (deleted or replaced).
+    public func isStale() throws -> Bool {
+        try handle.isStale()
+    }
+
+    // MARK: Closing
+
+    /// Releases every lock and closes the file; later calls fail with `Closed`. A wait in progress
+    /// on this handle in another thread ends promptly with `Closed`, holding nothing new; this
+    /// returns once it has. Idempotent. Throws only in `.process` scope, `NoLocksAvailable`, when
+    /// the kernel cannot split a lock to release what this handle alone held (the file is closed
+    /// all the same). Without a call, the end of this object closes it.
+    public func close() throws {
+        try handle.closeFile()
+    }
+
+    // MARK: The direct call path (the core validates ranges and timeouts, and words their errors)
+
+    @discardableResult
+    func fastAcquire(_ span: FastSpan, _ mode: LockMode, wait: Bool) throws -> Bool {
+        let flags = span.flags | mode.flag | (wait ? LOCKSFILE_BLOCK : 0)
+        while true {
+            let status = withExtendedLifetime(self) { locksfile_fast_acquire(token, span.start, span.count, flags) }
+            if status != LOCKSFILE_INTERRUPTED { return try fastResult(status) }
+            // A signal handler ran: wait again.
+        }
+    }
+
+    /// One wait of at most `seconds` (infinite: no limit; negative: `InvalidTimeout`).
+    func fastAcquire(_ span: FastSpan, _ mode: LockMode, timeout seconds: Double) throws -> Bool {
+        let flags = span.flags | mode.flag
+        let clock = ContinuousClock()
+        let began = clock.now
+        var left = seconds
+        while true {
+            let status = withExtendedLifetime(self) {
+                locksfile_fast_acquire_timeout(token, span.start, span.count, flags, left)
+            }
+            if status != LOCKSFILE_INTERRUPTED { return try fastResult(status) }
+            // A signal handler ran: wait for the rest of the time.
+            left = max(0, seconds - (clock.now - began).seconds)
+        }
+    }
+
+    func fastRelease(_ span: FastSpan) throws {
+        while true {
+            let status = withExtendedLifetime(self) { locksfile_fast_release(token, span.start, span.count, span.flags) }
+            if status != LOCKSFILE_INTERRUPTED { _ = try fastResult(status); return }
+        }
+    }
+
+    /// Done (true) or not acquired (false); a failure is thrown as the generated path throws it.
+    @inline(__always)
+    private func fastResult(_ status: Int32) throws -> Bool {
+        switch status {
+        case LOCKSFILE_DONE: return true
+        case LOCKSFILE_NOT_ACQUIRED: return false
+        default: try handle.raiseFastLaneError(); return false
+        }
+    }
+}
+
+extension LockMode {
+    /// The direct path's flag for this mode.
+    var flag: UInt32 {
+        switch self {
+        case .write: return LOCKSFILE_WRITE
+        case .read: return 0
+        }
     }
 }
 
