@@ -51,7 +51,6 @@ pub(crate) fn take_error() -> Option<LocksFileError> {
 
 /// Drops this thread's stored error if it is an invalid range, saying whether it was (the Python
 /// entry point leaves the wording of argument errors to its caller).
-#[cfg(feature = "python")]
 pub(crate) fn take_invalid_range() -> bool {
     LAST_ERROR.with(|slot| {
         let mut slot = slot.borrow_mut();

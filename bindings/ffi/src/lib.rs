@@ -6,7 +6,6 @@ mod error;
 mod fast_lane;
 mod handle;
 mod jvm;
-#[cfg(feature = "python")]
 mod python;
 mod tokens;
 mod types;

@@ -1,6 +1,5 @@
-//! A CPython entry point for the hot calls, compiled into this very library (feature `python`,
-//! which only the Python wheel's build turns on): `pylocksfile` imports it from the file that
-//! uniffi's generated module already loaded, so it reaches the same core (one registry, one fork
+//! A CPython entry point for the hot calls, compiled into this very library: `pylocksfile` imports
+//! it from the file that uniffi's generated module already loaded, so it reaches the same core (one registry, one fork
 //! generation, one wake signal per process). It is a thin shell around the direct C path: every
 //! call goes to `locksfile_fast_acquire`, `locksfile_fast_acquire_timeout` or
 //! `locksfile_fast_release`, which validate and act; a failure stays stored for the generated
@@ -30,18 +29,18 @@
 //! No `Py*` symbol is linked: the few functions this needs are looked up in the running process
 //! when the module is imported (`dlsym`). A library with undefined `Py*` symbols cannot be loaded
 //! by a process that is not CPython (PyPy's `ctypes`, the JVM, Swift): this one still can, and
-//! PyPy uses the `ctypes` path. Only the stable ABI is used, at its 3.10 level (`METH_FASTCALL`);
+//! PyPy uses the `ctypes` path. So the entry point is always compiled in (no feature, like `jvm`'s):
+//! every language loads one and the same build of the library, whichever task built it last. Only the stable ABI is used, at its 3.10 level (`METH_FASTCALL`);
 //! the Python side imports the module only where that ABI holds (CPython 3.10 or later, with
 //! `.abi3.so` among its extension suffixes: not free-threaded, not a trace-refs build).
 
 use std::ffi::{c_char, c_int, c_long, c_void, CStr};
 use std::ptr;
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 use std::time::Instant;
 
 use crate::fast_lane::{
-    self,
-    locksfile_fast_acquire, locksfile_fast_acquire_timeout, locksfile_fast_release, take_invalid_range,
+    self, locksfile_fast_acquire, locksfile_fast_acquire_timeout, locksfile_fast_release, take_invalid_range,
     LOCKSFILE_BLOCK, LOCKSFILE_FAILED, LOCKSFILE_INTERRUPTED, LOCKSFILE_NOT_ACQUIRED, LOCKSFILE_TO_END, LOCKSFILE_WRITE,
 };
 
@@ -244,13 +243,20 @@ impl Api {
     }
 }
 
-/// The interpreter's API; set before the module exists, so before any call can come.
-fn api() -> &'static Api {
-    API.get().expect("the module's functions run only after PyInit_fast_lane")
+/// The interpreter's API: set before the module exists, so before any call can come. (Were it
+/// not, the call would return NULL, which the interpreter reports as a `SystemError`, rather than
+/// panic in an `extern "C"` function, which aborts.)
+macro_rules! api {
+    () => {
+        match API.get() {
+            Some(api) => api,
+            None => return ptr::null_mut(),
+        }
+    };
 }
 
 unsafe extern "C" fn acquire(_module: *mut PyObject, args: *const *mut PyObject, given: isize) -> *mut PyObject {
-    let api = api();
+    let api = api!();
     match api.arguments(args, given, 4, true) {
         Arguments::Plain(token, start, count, flags) => {
             // First without waiting, with the GIL (letting go of it and taking it back costs more
@@ -270,7 +276,7 @@ unsafe extern "C" fn acquire(_module: *mut PyObject, args: *const *mut PyObject,
 }
 
 unsafe extern "C" fn try_acquire(_module: *mut PyObject, args: *const *mut PyObject, given: isize) -> *mut PyObject {
-    let api = api();
+    let api = api!();
     match api.arguments(args, given, 4, true) {
         // The GIL is kept: the call never waits (only, briefly, for the handle's own mutex), and
         // letting go of the GIL and taking it back would cost more than the call.
@@ -281,7 +287,7 @@ unsafe extern "C" fn try_acquire(_module: *mut PyObject, args: *const *mut PyObj
 }
 
 unsafe extern "C" fn acquire_timeout(_module: *mut PyObject, args: *const *mut PyObject, given: isize) -> *mut PyObject {
-    let api = api();
+    let api = api!();
     match api.arguments(args, given, 5, true) {
         Arguments::Plain(token, start, count, flags) => {
             let seconds = (api.as_double)(*args.add(4));
@@ -308,7 +314,7 @@ unsafe extern "C" fn acquire_timeout(_module: *mut PyObject, args: *const *mut P
 }
 
 unsafe extern "C" fn release(_module: *mut PyObject, args: *const *mut PyObject, given: isize) -> *mut PyObject {
-    let api = api();
+    let api = api!();
     match api.arguments(args, given, 3, false) {
         // Never waits: the GIL is kept (see try_acquire).
         Arguments::Plain(token, start, count, flags) => api.status(locksfile_fast_release(token, start, count, flags)),
@@ -318,7 +324,7 @@ unsafe extern "C" fn release(_module: *mut PyObject, args: *const *mut PyObject,
 }
 
 unsafe extern "C" fn plain_range(_module: *mut PyObject, args: *const *mut PyObject, given: isize) -> *mut PyObject {
-    let api = api();
+    let api = api!();
     if !api.count_is(given, 2) {
         return ptr::null_mut();
     }
@@ -386,6 +392,8 @@ pub unsafe extern "C" fn PyInit_fast_lane() -> *mut c_void {
     // SAFETY: PyModuleDef_Init's signature in the stable ABI.
     let init = std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut PyModuleDef) -> Object>(init);
     let definition = DEFINITION.0.get();
-    (*definition).0.m_methods = (*definition).1.as_mut_ptr();
+    // Once: a second import (another interpreter) must not write while the first reads.
+    static METHODS: Once = Once::new();
+    METHODS.call_once(|| (*definition).0.m_methods = (*definition).1.as_mut_ptr());
     init(ptr::addr_of_mut!((*definition).0)).cast()
 }
