@@ -4,16 +4,18 @@ fallback forced (PYLOCKSFILE_FAST_LANE=ctypes, see Makefile.toml's test-python).
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import weakref
 
 import pytest
 from conftest import wait_until, waiting_requests
 
-from pylocksfile import IllegalArgumentError, InvalidRangeError, LocksFile, _fastlane as fast, pylocksfile
+from pylocksfile import ClosedError, IllegalArgumentError, InvalidRangeError, LockGuard, LocksFile, Mode, _fastlane as fast, pylocksfile
 from pylocksfile._native import locksfile as generated
 
 FORCED = os.environ.get("PYLOCKSFILE_FAST_LANE") == "ctypes"
@@ -95,10 +97,14 @@ def test_both_paths_tell_the_plain_case_alike(tmp_path, start, count, write):
     the others."""
     module = fast._module
     assert module is not None
-    assert module.plain_range(start, count) == fast._ctypes_plain_range(start, count)
-    plain_range = module.plain_range(start, count) is True
+    plain_range = fast._ctypes_plain_range(start, count)
     plain = plain_range and type(write) is bool
     lf = LocksFile(tmp_path / "same.lock")
+    guard = module.guard(lf, lf._token, start, count, write)
+    assert (guard is not None) == plain
+    if guard is not None:
+        with guard:
+            assert lf.mode_of(start) == (Mode.WRITE if write else Mode.READ)
     compiled = (module.acquire, module.try_acquire, module.acquire_timeout, module.release)
     fallback = (fast._ctypes_acquire, fast._ctypes_try_acquire, fast._ctypes_acquire_timeout, fast._ctypes_release)
     for acquire, try_acquire, acquire_timeout, release in (compiled, fallback):
@@ -142,3 +148,60 @@ def test_other_threads_run_while_one_waits_in_the_kernel(workers, lock_path):
     waiter.join(10)
     assert done == [True]
     lf.release(4)
+
+
+def test_a_guard_has_its_arguments_as_read_only_attributes(tmp_path):
+    lf = LocksFile(tmp_path / "attributes.lock")
+    for guard, expected in [(lf.write(3, 2), (3, 2, True, None)), (lf.read(4, None), (4, None, False, None)),
+                            (lf.write(range(5, 7), timeout=2), (5, 2, True, 2.0))]:
+        assert isinstance(guard, LockGuard)
+        assert guard.file is lf
+        assert (guard.start, guard.count, guard.write, guard.timeout) == expected
+        if fast.implementation == "compiled":
+            with pytest.raises(AttributeError):
+                guard.start = 9  # type: ignore[misc]
+
+
+def test_guards_leak_no_reference(tmp_path):
+    lf = LocksFile(tmp_path / "references.lock")
+    start, count = 10**6, 1000  # ints that are not cached (their counts change only with our references)
+    before = (sys.getrefcount(lf), sys.getrefcount(start), sys.getrefcount(count))
+    for _ in range(1000):
+        with lf.write(start, count) as guard:
+            assert guard.start is start
+        with lf.read(start, count, timeout=5):
+            pass
+    del guard
+    assert (sys.getrefcount(lf), sys.getrefcount(start), sys.getrefcount(count)) == before
+    lf.close()
+    for _ in range(100):
+        with pytest.raises(ClosedError):
+            with lf.write(start, count):
+                pass  # pragma: no cover
+    assert (sys.getrefcount(lf), sys.getrefcount(start), sys.getrefcount(count)) == before
+
+
+def test_a_guard_in_a_reference_cycle_is_collected(tmp_path):
+    lf = LocksFile(tmp_path / "cycle.lock")
+    lf.guard = lf.write(1)  # type: ignore[attr-defined]  # lf -> guard -> lf
+    gone = weakref.ref(lf)
+    del lf
+    gc.collect()
+    assert gone() is None
+
+
+@pytest.mark.skipif(fast.implementation != "compiled", reason="the compiled base class is not in use")
+def test_a_guard_never_initialised_raises_instead_of_crashing(tmp_path):
+    guard = LockGuard.__new__(LockGuard)
+    with pytest.raises(TypeError, match="not initialised"):
+        guard.__enter__()
+    with pytest.raises(TypeError, match="not initialised"):
+        guard.__exit__(None, None, None)
+    with pytest.raises(TypeError, match="five positional arguments"):
+        LockGuard(LocksFile(tmp_path / "init.lock"), 1, 1, True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="five positional arguments"):
+        LockGuard(LocksFile(tmp_path / "init.lock"), 1, 1, True, timeout=None)  # type: ignore[call-arg]
+    with pytest.raises(AttributeError, match="_token"):
+        LockGuard(object(), 1, 1, True, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="subclass of fast_lane.Guard"):
+        fast.register_guard(object)  # type: ignore[arg-type]

@@ -22,8 +22,14 @@ nothing, when the arguments are not the plain case (exact ints, ``write`` exactl
 the library accepts): the caller then checks them and words the error, or calls again with the
 checked values. A signal that interrupts a wait runs Python's handlers; one that raises (Ctrl-C)
 ends the call with its exception, holding nothing new, else the wait goes on for what is left of
-its time. Waits let go of the GIL. ``plain_range(start, count)`` is ``True`` when those would be
-the plain case (for guards, which check their range when made), else ``None``.
+its time. Waits let go of the GIL.
+
+Guards: ``GuardBase`` is the base class of ``LockGuard`` (attributes ``file``, ``start``,
+``count``, ``write``, ``timeout``, ``_token``; ``__init__(file, start, count, write, timeout)``;
+``__enter__`` and ``__exit__``, which call the subclass's ``_enter_timed()`` for a guard with a
+timeout and its ``_refused(status)``, which raises, when the direct path did not do the work).
+``register_guard(cls)`` names that subclass once; ``guard(file, token, start, count, write)`` then
+makes one without a timeout, or returns ``None`` when the arguments are not the plain case.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import os
 import sys
 import time
 from types import ModuleType
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Type
 
 from ._native import locksfile as _gen
 
@@ -152,14 +158,74 @@ def _ctypes_release(token: int, start: Any, count: Any) -> Optional[int]:
     return status
 
 
-def _ctypes_plain_range(start: Any, count: Any) -> Optional[bool]:
+def _ctypes_plain_range(start: Any, count: Any) -> bool:
     if start.__class__ is not int:
-        return None
+        return False
     if count is None:
-        return True if 0 <= start < _end else None
-    if count.__class__ is not int or not (0 <= start and 0 < count and start + count <= _end):
+        return 0 <= start < _end
+    return count.__class__ is int and 0 <= start and 0 < count and start + count <= _end
+
+
+class _Guard:
+    """The guards' base class on the ctypes path: the compiled module's ``Guard``, in Python."""
+
+    __slots__ = ("file", "start", "count", "write", "timeout", "_token")
+
+    file: Any  # the LocksFile (typed in the subclass: _locksfile imports this module)
+    start: int
+    count: Optional[int]
+    write: bool
+    timeout: Optional[float]
+    _token: int
+
+    def __init__(self, file: Any, start: int, count: Optional[int], write: bool, timeout: Optional[float]) -> None:
+        self.file = file
+        self.start = start
+        self.count = count
+        self.write = write
+        self.timeout = timeout
+        self._token = file._token
+
+    def __enter__(self) -> Any:
+        if self.timeout is not None:
+            return self._enter_timed()
+        status = _ctypes_acquire(self._token, self.start, self.count, self.write)
+        if status != DONE:
+            self._refused(status)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        status = _ctypes_release(self._token, self.start, self.count)
+        if status != DONE:
+            self._refused(status)
+
+    def _enter_timed(self) -> Any:
+        raise NotImplementedError  # the subclass's
+
+    def _refused(self, status: Optional[int]) -> None:
+        raise NotImplementedError  # the subclass's
+
+
+_guard_class: Optional[Type[_Guard]] = None
+_new_guard = object.__new__
+
+
+def _ctypes_register_guard(cls: Type[_Guard]) -> None:
+    global _guard_class
+    _guard_class = cls
+
+
+def _ctypes_guard(file: Any, token: int, start: Any, count: Any, write: Any) -> Optional[_Guard]:
+    if write.__class__ is not bool or not _ctypes_plain_range(start, count):
         return None
-    return True
+    guard: _Guard = _new_guard(_guard_class)
+    guard.file = file
+    guard.start = start
+    guard.count = count
+    guard.write = write
+    guard.timeout = None
+    guard._token = token
+    return guard
 
 
 def _compiled() -> Optional[ModuleType]:
@@ -191,7 +257,13 @@ acquire: Callable[[int, Any, Any, Any], Optional[int]]
 try_acquire: Callable[[int, Any, Any, Any], Optional[int]]
 acquire_timeout: Callable[[int, Any, Any, Any, float], Optional[int]]
 release: Callable[[int, Any, Any], Optional[int]]
-plain_range: Callable[[Any, Any], Optional[bool]]
+guard: Callable[[Any, int, Any, Any, Any], Optional[Any]]
+register_guard: Callable[[Type[_Guard]], None]
+
+if TYPE_CHECKING:
+    GuardBase = _Guard
+else:
+    GuardBase = _Guard if _module is None else _module.Guard
 
 if _module is not None:
     implementation = "compiled"
@@ -199,11 +271,13 @@ if _module is not None:
     try_acquire = _module.try_acquire
     acquire_timeout = _module.acquire_timeout
     release = _module.release
-    plain_range = _module.plain_range
+    guard = _module.guard
+    register_guard = _module.register_guard
 else:
     implementation = "ctypes"
     acquire = _ctypes_acquire
     try_acquire = _ctypes_try_acquire
     acquire_timeout = _ctypes_acquire_timeout
     release = _ctypes_release
-    plain_range = _ctypes_plain_range
+    guard = _ctypes_guard
+    register_guard = _ctypes_register_guard

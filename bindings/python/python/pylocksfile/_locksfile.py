@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from types import TracebackType
-from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
 
 from . import _fastlane as fast
 from ._errors import LockTimeoutError, reraise
@@ -24,7 +24,7 @@ __all__ = ["LocksFile", "LockGuard", "Mode", "Scope", "Held", "Holder"]
 _fast_acquire = fast.acquire
 _fast_try_acquire = fast.try_acquire
 _fast_release = fast.release
-_fast_plain_range = fast.plain_range
+_fast_guard = fast.guard
 _DONE = fast.DONE
 
 # How long one kernel wait of an asyncio waiter lasts before it checks for cancellation.
@@ -293,31 +293,19 @@ class LocksFile:
 
     def read(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks shared."""
-        if timeout is None and _fast_plain_range(start, count):
-            # The common case, made without __init__'s call (a hot path).
-            guard = _new_guard(LockGuard)
-            guard.file = self
-            guard.start = start
-            guard.count = count
-            guard.write = False
-            guard.timeout = None
-            guard._token = self._token
-            return guard
+        if timeout is None:
+            guard: Optional[LockGuard] = _fast_guard(self, self._token, start, count, False)  # The common case.
+            if guard is not None:
+                return guard
         first, number = span(start, count)
         return LockGuard(self, first, number, False, None if timeout is None else checked_timeout(timeout))
 
     def write(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks exclusive."""
-        if timeout is None and _fast_plain_range(start, count):
-            # The common case, made without __init__'s call (a hot path).
-            guard = _new_guard(LockGuard)
-            guard.file = self
-            guard.start = start
-            guard.count = count
-            guard.write = True
-            guard.timeout = None
-            guard._token = self._token
-            return guard
+        if timeout is None:
+            guard: Optional[LockGuard] = _fast_guard(self, self._token, start, count, True)  # The common case.
+            if guard is not None:
+                return guard
         first, number = span(start, count)
         return LockGuard(self, first, number, True, None if timeout is None else checked_timeout(timeout))
 
@@ -384,28 +372,28 @@ class LocksFile:
         self.close()
 
 
-_new_guard = object.__new__
-
-
 def _reopen(path: str, scope: Scope) -> LocksFile:
     return LocksFile(path, scope=scope)
 
 
-class LockGuard:
+class LockGuard(fast.GuardBase):
     """Holds a range while a ``with`` / ``async with`` block runs; releases exactly that range.
 
     With a timeout, entering raises :class:`LockTimeoutError` if the locks cannot be had in time.
+    Attributes (read-only): ``file``, ``start``, ``count``, ``write``, ``timeout``.
     """
 
-    __slots__ = ("file", "start", "count", "write", "timeout", "_token")
+    # __init__(file, start, count, write, timeout), __enter__, __exit__ and the attributes are the
+    # base's: compiled into the library where it can be (see _fastlane), as they run on every use.
+    __slots__ = ()
 
-    def __init__(self, file: LocksFile, start: int, count: Optional[int], write: bool, timeout: Optional[float]) -> None:
-        self.file = file
-        self.start = start
-        self.count = count
-        self.write = write
-        self.timeout = timeout
-        self._token = file._token
+    file: LocksFile
+
+    if TYPE_CHECKING:  # The base's, as the subclass's users see them.
+
+        def __enter__(self) -> "LockGuard": ...
+
+        def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None: ...
 
     def _timed_out(self) -> LockTimeoutError:
         mode = "write" if self.write else "read"
@@ -415,19 +403,15 @@ class LockGuard:
             self.file.path,
         )
 
-    def __enter__(self) -> "LockGuard":
-        if self.timeout is None:
-            status = _fast_acquire(self._token, self.start, self.count, self.write)
-            if status != _DONE:
-                self.file._refused(status, self.start, self.count, self.write)
-        elif not self.file._acquire_timed(self.start, self.count, self.write, self.timeout):
+    def _enter_timed(self) -> "LockGuard":
+        """``__enter__`` of a guard with a timeout."""
+        if not self.file._acquire_timed(self.start, self.count, self.write, self.timeout):  # type: ignore[arg-type]
             raise self._timed_out()
         return self
 
-    def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None:
-        status = _fast_release(self._token, self.start, self.count)
-        if status != _DONE:
-            self.file._refused(status, self.start, self.count)
+    def _refused(self, status: Optional[int]) -> None:
+        """Raises why the direct path did not take or release the range (see LocksFile._refused)."""
+        self.file._refused(status, self.start, self.count, self.write)
 
     async def __aenter__(self) -> "LockGuard":
         if not await self.file.acquire_async(self.start, self.count, write=self.write, timeout=self.timeout):
@@ -438,3 +422,4 @@ class LockGuard:
         self.file._release_span(self.start, self.count)
 
 
+fast.register_guard(LockGuard)
