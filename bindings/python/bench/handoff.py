@@ -4,7 +4,7 @@ returns. Measured in µs from just before the holder's unlock to the waiter's re
 ``fcntl.lockf(fd, LOCK_EX)``; the others are pylocksfile's waits. Each round waits until the waiter
 is queued in the kernel (its ``->`` line in /proc/locks) before releasing, so a round never measures
 a waiter that had not started waiting yet; rounds of the waiters take turns, so drift on the machine
-affects all alike.
+affects all alike; the holder runs on one CPU and the waiters on another (see ``WAITER_CPUS``).
 
 The waiter is this file run as ``handoff.py waiter VARIANT PATH``: on each ``go`` line it says
 ``ready``, waits for lock 0 of PATH, notes the time, releases, and prints the time.
@@ -20,6 +20,13 @@ import time
 from typing import Dict, List, Tuple
 
 ROUNDS = 200
+
+# The holder on one CPU, every waiter on another: each hand-off then wakes a waiter on the other CPU.
+# Left to the scheduler, one waiter process may settle on the holder's CPU and another not, and
+# the two cases differ by tens of µs on this machine, far more than the waiters do.
+_CPUS = sorted(os.sched_getaffinity(0))
+HOLDER_CPUS = {_CPUS[0]}
+WAITER_CPUS = {_CPUS[-1]}
 QUEUE_TIMEOUT = 10.0  # seconds a waiter may take to queue in the kernel before the bench fails
 
 # (variant, label, kind): the floor first.
@@ -77,7 +84,8 @@ class Waiter:
         self.inode = os.fstat(self.holder).st_ino
         fcntl.lockf(self.holder, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 0)
         self.process = subprocess.Popen([sys.executable, __file__, "waiter", variant, path],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                        preexec_fn=lambda: os.sched_setaffinity(0, WAITER_CPUS))
         self.latencies: List[float] = []
 
     def line(self) -> str:
@@ -124,6 +132,15 @@ class Waiter:
 
 def measure(directory: str, rounds: int = ROUNDS) -> Dict[str, object]:
     """Every waiter's latencies, printed, and as the JSON's ``handoff`` section."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, HOLDER_CPUS)
+    try:
+        return measured(directory, rounds)
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def measured(directory: str, rounds: int) -> Dict[str, object]:
     print(f"hand-off latency between two processes ({rounds} rounds each, interleaved; "
           "µs from the holder's release to the waiter's return)")
     print(f"{'waiter':46} {'median':>9} {'p90':>9} {'vs lockf':>9}")
