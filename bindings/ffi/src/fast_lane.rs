@@ -49,6 +49,19 @@ pub(crate) fn take_error() -> Option<LocksFileError> {
     LAST_ERROR.with(|slot| slot.borrow_mut().take())
 }
 
+/// Drops this thread's stored error if it is an invalid range, saying whether it was (the Python
+/// entry point leaves the wording of argument errors to its caller).
+pub(crate) fn take_invalid_range() -> bool {
+    LAST_ERROR.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        let invalid = matches!(*slot, Some(LocksFileError::InvalidRange { .. }));
+        if invalid {
+            *slot = None;
+        }
+        invalid
+    })
+}
+
 fn store(error: LocksFileError) -> i32 {
     let status = if matches!(error, LocksFileError::Interrupted { .. }) { LOCKSFILE_INTERRUPTED } else { LOCKSFILE_FAILED };
     LAST_ERROR.with(|slot| *slot.borrow_mut() = Some(error));
@@ -78,7 +91,7 @@ fn with_file(token: u64, call: impl FnOnce(&locksfile::LocksFile) -> Outcome) ->
 }
 
 /// The range `start`, `count` and `flags` describe, validated by the core.
-fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, locksfile::Error> {
+pub(crate) fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, locksfile::Error> {
     match flags & (LOCKSFILE_START_SIGNED | LOCKSFILE_TO_END) {
         0 => LockRange::new(start, count),
         LOCKSFILE_TO_END => LockRange::from_start(start),

@@ -6,6 +6,7 @@ mod error;
 mod fast_lane;
 mod handle;
 mod jvm;
+mod python;
 mod tokens;
 mod types;
 

@@ -61,10 +61,14 @@ def test_close_ends_another_threads_wait_with_closed_holding_nothing(lock_path, 
 
 
 PARKED_CHILD = """
-import sys, threading
+import os, sys, threading, time
 from pylocksfile import LocksFile
 lf = LocksFile(sys.argv[1])
+inode = f":{os.stat(sys.argv[1]).st_ino} "
 threading.Thread(target=lambda: lf.acquire(2, write=True), daemon=True).start()
+# The thread's request first (else this thread's may queue first and the thread park behind it).
+while not any("->" in line and inode in line for line in open("/proc/locks")):
+    time.sleep(0.001)
 print("started", flush=True)
 try:
     lf.acquire(2, 2)  # overlaps the other thread's request: waits for it in-process

@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from types import TracebackType
-from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Tuple, Type, Union
 
 from . import _fastlane as fast
 from ._errors import LockTimeoutError, reraise
@@ -19,12 +19,13 @@ from ._ranges import Start, checked_timeout, describe, index, span, timeout_of
 
 __all__ = ["LocksFile", "LockGuard", "Mode", "Scope", "Held", "Holder"]
 
-# The hot calls, bound once (a module attribute look-up per call costs measurably here).
+# The hot calls, bound once (a module attribute look-up per call costs measurably here). They return
+# None, having done nothing, when the arguments are not the plain case: the full path checks them.
 _fast_acquire = fast.acquire
+_fast_try_acquire = fast.try_acquire
 _fast_release = fast.release
+_fast_guard = fast.guard
 _DONE = fast.DONE
-_BLOCK = fast.BLOCK
-_TO_END = fast.TO_END
 
 # How long one kernel wait of an asyncio waiter lasts before it checks for cancellation.
 _ASYNC_SLICE = 0.1
@@ -178,6 +179,12 @@ class LocksFile:
         Raises :class:`DeadlockError` (``Scope.PROCESS``), :class:`NotWritableError`,
         ``TypeError``/``ValueError`` for bad arguments.
         """
+        if timeout is None and blocking is True:
+            status = _fast_acquire(self._token, start, count, write)  # The common case, in one call.
+            if status == _DONE:
+                return True
+            if status is not None:
+                self._raise_fast_lane_error()
         first, number = span(start, count)
         if write.__class__ is not bool:
             raise TypeError(f"write must be a bool, not {type(write).__name__}")
@@ -191,50 +198,50 @@ class LocksFile:
         return True
 
     def _acquire_blocking(self, start: int, count: Optional[int], write: bool) -> None:
-        if count is None:
-            count, flags = 0, write | _BLOCK | _TO_END
-        else:
-            flags = write | _BLOCK
-        status = _fast_acquire(self._token, start, count, flags)
-        while status != _DONE:
-            if status == fast.FAILED:
-                self._raise_fast_lane_error()
-            fast.check_signals()  # Interrupted: run handlers (may raise), then wait again (PEP 475).
-            status = _fast_acquire(self._token, start, count, flags)
+        """Waits as long as it takes (checked arguments); Python's signal handlers run whenever a
+        signal interrupts the wait (a raise ends it, holding nothing new)."""
+        status = _fast_acquire(self._token, start, count, write)
+        if status != _DONE:
+            self._refused(status, start, count, write)
 
     def try_acquire(self, start: Start, count: Optional[int] = 1, *, write: bool = False) -> bool:
         """Takes the locks if no other owner is in the way: ``False`` on conflict."""
-        first, number = span(start, count)
-        if write.__class__ is not bool:
-            raise TypeError(f"write must be a bool, not {type(write).__name__}")
-        return self._try(first, number, write)
+        status = _fast_try_acquire(self._token, start, count, write)  # The common case, in one call.
+        if status is None:
+            first, number = span(start, count)
+            if write.__class__ is not bool:
+                raise TypeError(f"write must be a bool, not {type(write).__name__}")
+            return self._try(first, number, write)
+        if status == fast.FAILED:
+            self._raise_fast_lane_error()
+        return status == _DONE
 
     def _acquire_timed(self, start: int, count: Optional[int], write: bool, seconds: float) -> bool:
         """Waits at most ``seconds`` (the library refuses a negative or NaN one), running signal
         handlers whenever a signal interrupts the wait, then waiting for what is left."""
-        began = time.monotonic()
-        status = self._fast_acquire_for(start, count, write, seconds)
-        while status == fast.INTERRUPTED:
-            fast.check_signals()
-            status = self._fast_acquire_for(start, count, write, max(0.0, began + seconds - time.monotonic()))
-        return status == _DONE
+        return self._fast_acquire_for(start, count, write, seconds) == _DONE
 
     def _try(self, start: int, count: Optional[int], write: bool) -> bool:
-        """One non-waiting attempt on the direct path."""
-        if count is None:
-            status = _fast_acquire(self._token, start, 0, write | _TO_END)
-        else:
-            status = _fast_acquire(self._token, start, count, write)
-        if status == fast.FAILED:
-            self._raise_fast_lane_error()
+        """One non-waiting attempt on the direct path (checked arguments)."""
+        status = _fast_try_acquire(self._token, start, count, write)
+        if status != _DONE and status != fast.NOT_ACQUIRED:
+            self._refused(status, start, count, write)
         return status == _DONE
 
-    def _fast_acquire_for(self, start: int, count: Optional[int], write: bool, seconds: float) -> int:
-        flags = write if count is not None else write | _TO_END
-        status: int = fast.acquire_timeout(self._token, start, count or 0, flags, seconds)
-        if status == fast.FAILED:
-            self._raise_fast_lane_error()
+    def _fast_acquire_for(self, start: int, count: Optional[int], write: bool, seconds: float) -> Optional[int]:
+        status = fast.acquire_timeout(self._token, start, count, write, seconds)
+        if status != _DONE and status != fast.NOT_ACQUIRED:
+            self._refused(status, start, count, write)
         return status
+
+    def _refused(self, status: Optional[int], start: Any, count: Any, write: Any = False) -> None:
+        """Raises why a hot call did not do its work: when it returned None (the arguments are not
+        the plain case), the argument error as the full path words it; else its stored error."""
+        if status is None:
+            span(start, count)
+            if write.__class__ is not bool:
+                raise TypeError(f"write must be a bool, not {type(write).__name__}")
+        self._raise_fast_lane_error()
 
     def _raise_fast_lane_error(self) -> None:
         _call(self._file.raise_fast_lane_error)
@@ -247,6 +254,8 @@ class LocksFile:
         thread, in the kernel's queue. Cancelling the task stops the wait (within 0.1 s) and leaves
         nothing new held."""
         first, number = span(start, count)
+        if write.__class__ is not bool:
+            raise TypeError(f"write must be a bool, not {type(write).__name__}")
         seconds = checked_timeout(timeout)
         if self._try(first, number, write):
             return True
@@ -284,18 +293,31 @@ class LocksFile:
 
     def read(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks shared."""
+        if timeout is None:
+            guard: Optional[LockGuard] = _fast_guard(self, self._token, start, count, False)  # The common case.
+            if guard is not None:
+                return guard
         first, number = span(start, count)
-        return LockGuard(self, first, number, False, checked_timeout(timeout))
+        return LockGuard(self, first, number, False, None if timeout is None else checked_timeout(timeout))
 
     def write(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks exclusive."""
+        if timeout is None:
+            guard: Optional[LockGuard] = _fast_guard(self, self._token, start, count, True)  # The common case.
+            if guard is not None:
+                return guard
         first, number = span(start, count)
-        return LockGuard(self, first, number, True, checked_timeout(timeout))
+        return LockGuard(self, first, number, True, None if timeout is None else checked_timeout(timeout))
 
     # ----- releasing ----------------------------------------------------------------------------
 
     def release(self, start: Optional[Start] = None, count: Optional[int] = 1) -> None:
         """Releases whatever this handle holds in the range; everything when ``start`` is None."""
+        status = _fast_release(self._token, start, count)  # The common case, in one call.
+        if status == _DONE:
+            return
+        if status is not None:
+            self._raise_fast_lane_error()
         if start is None:
             self.release_all()
             return
@@ -303,12 +325,9 @@ class LocksFile:
         self._release_span(first, number)
 
     def _release_span(self, start: int, count: Optional[int]) -> None:
-        if count is None:
-            status = _fast_release(self._token, start, 0, _TO_END)
-        else:
-            status = _fast_release(self._token, start, count, 0)
+        status = _fast_release(self._token, start, count)
         if status != _DONE:
-            self._raise_fast_lane_error()
+            self._refused(status, start, count)
 
     def release_all(self) -> None:
         """Releases everything this handle holds."""
@@ -357,20 +376,24 @@ def _reopen(path: str, scope: Scope) -> LocksFile:
     return LocksFile(path, scope=scope)
 
 
-class LockGuard:
+class LockGuard(fast.GuardBase):
     """Holds a range while a ``with`` / ``async with`` block runs; releases exactly that range.
 
     With a timeout, entering raises :class:`LockTimeoutError` if the locks cannot be had in time.
+    Attributes (read-only): ``file``, ``start``, ``count``, ``write``, ``timeout``.
     """
 
-    __slots__ = ("file", "start", "count", "write", "timeout")
+    # __init__(file, start, count, write, timeout), __enter__, __exit__ and the attributes are the
+    # base's: compiled into the library where it can be (see _fastlane), as they run on every use.
+    __slots__ = ()
 
-    def __init__(self, file: LocksFile, start: int, count: Optional[int], write: bool, timeout: Optional[float]) -> None:
-        self.file = file
-        self.start = start
-        self.count = count
-        self.write = write
-        self.timeout = timeout
+    file: LocksFile
+
+    if TYPE_CHECKING:  # The base's, as the subclass's users see them.
+
+        def __enter__(self) -> "LockGuard": ...
+
+        def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None: ...
 
     def _timed_out(self) -> LockTimeoutError:
         mode = "write" if self.write else "read"
@@ -380,15 +403,15 @@ class LockGuard:
             self.file.path,
         )
 
-    def __enter__(self) -> "LockGuard":
-        if self.timeout is None:
-            self.file._acquire_blocking(self.start, self.count, self.write)
-        elif not self.file._acquire_timed(self.start, self.count, self.write, self.timeout):
+    def _enter_timed(self) -> "LockGuard":
+        """``__enter__`` of a guard with a timeout."""
+        if not self.file._acquire_timed(self.start, self.count, self.write, self.timeout):  # type: ignore[arg-type]
             raise self._timed_out()
         return self
 
-    def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None:
-        self.file._release_span(self.start, self.count)
+    def _refused(self, status: Optional[int]) -> None:
+        """Raises why the direct path did not take or release the range (see LocksFile._refused)."""
+        self.file._refused(status, self.start, self.count, self.write)
 
     async def __aenter__(self) -> "LockGuard":
         if not await self.file.acquire_async(self.start, self.count, write=self.write, timeout=self.timeout):
@@ -399,3 +422,4 @@ class LockGuard:
         self.file._release_span(self.start, self.count)
 
 
+fast.register_guard(LockGuard)

@@ -8,6 +8,7 @@ import os
 import tempfile
 from typing import List, Optional, Sequence, Tuple, Union
 
+from . import _fastlane as fast
 from ._errors import DeadlockError
 from ._locksfile import LocksFile, Scope
 from ._ranges import MAX_INDEX, describe, span
@@ -28,6 +29,11 @@ class IllegalArgumentTypeError(IllegalArgumentError, TypeError):
 
 
 _MODE = {False: "read", True: "write"}
+
+# The hot calls (see _fastlane): None, having done nothing, when the arguments are not the plain case.
+_fast_acquire = fast.acquire
+_fast_release = fast.release
+_DONE = fast.DONE
 
 
 def _lock_span(lock_n: object) -> Tuple[int, int]:
@@ -79,6 +85,7 @@ class pylocksfile:  # noqa: N801 - the original name
         self._l_id = str(os.getpid()) if l_id is None else str(l_id)
         self._verbose = verbose
         self._file = LocksFile(os.path.abspath(os.fsdecode(locksfile_path)), scope=Scope.PROCESS)
+        self._token = self._file._token
 
     @property
     def locksfile_path(self) -> str:
@@ -111,6 +118,15 @@ class pylocksfile:  # noqa: N801 - the original name
         """Takes lock ``lock_n`` (an index or ``(start, count)``) shared, or exclusive with
         ``writeLock=True``. Returns ``False`` when ``blocking=False`` and another process holds a
         conflicting lock, or when the kernel reports that waiting would deadlock."""
+        if blocking is True and not self._verbose:
+            status = _fast_acquire(self._token, lock_n, 1, writeLock)  # The common case, in one call.
+            if status == _DONE:
+                return True
+            if status is not None:
+                try:
+                    self._file._raise_fast_lane_error()
+                except DeadlockError:
+                    return False
         write = _flag(writeLock, "writeLock")
         wait = _flag(blocking, "blocking")
         start, count = _lock_span(lock_n)
@@ -130,6 +146,12 @@ class pylocksfile:  # noqa: N801 - the original name
 
     def release(self, lock_n: Optional[LockN] = None) -> None:
         """Releases lock ``lock_n`` (an index or ``(start, count)``), or every lock when None."""
+        if not self._verbose:
+            status = _fast_release(self._token, lock_n, 1)  # The common case, in one call.
+            if status == _DONE:
+                return
+            if status is not None:
+                self._file._raise_fast_lane_error()
         if lock_n is None:
             self._file.release_all()
             if self._verbose:
