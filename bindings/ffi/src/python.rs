@@ -246,12 +246,19 @@ impl Api {
         self.new_ref(self.none)
     }
 
+    /// A status; a failure's error stays stored for the Python layer to raise.
     unsafe fn status(&self, status: i32) -> Object {
-        if status == LOCKSFILE_FAILED && take_invalid_range() {
-            // The Python layer words argument errors: it checks them and raises its own.
+        (self.from_long)(c_long::from(status))
+    }
+
+    /// The status of a call on `start, count, flags`, or `None` when they are no range the library
+    /// accepts: the Python layer checks its arguments and words that error itself. (A range the
+    /// handle refuses although it decodes, a fair handle's beyond its gates, stays a failure.)
+    unsafe fn plain_status(&self, status: i32, start: u64, count: u64, flags: u32) -> Object {
+        if status == LOCKSFILE_FAILED && fast_lane::range(start, count, flags).is_err() && take_invalid_range() {
             return self.none();
         }
-        (self.from_long)(c_long::from(status))
+        self.status(status)
     }
 
     /// `NULL`, with a `TypeError` saying `message`.
@@ -369,7 +376,7 @@ unsafe extern "C" fn acquire(_module: Object, args: *const Object, given: isize)
     let api = api!();
     match api.arguments(args, given, 4, true) {
         Arguments::Plain(token, start, count, flags) => match api.acquire_blocking(token, start, count, flags) {
-            Some(status) => api.status(status),
+            Some(status) => api.plain_status(status, start, count, flags),
             None => ptr::null_mut(),
         },
         Arguments::Unusual => api.none(),
@@ -382,7 +389,9 @@ unsafe extern "C" fn try_acquire(_module: Object, args: *const Object, given: is
     match api.arguments(args, given, 4, true) {
         // The GIL is kept: the call never waits (only, briefly, for the handle's own mutex), and
         // letting go of the GIL and taking it back would cost more than the call.
-        Arguments::Plain(token, start, count, flags) => api.status(locksfile_fast_acquire(token, start, count, flags)),
+        Arguments::Plain(token, start, count, flags) => {
+            api.plain_status(locksfile_fast_acquire(token, start, count, flags), start, count, flags)
+        }
         Arguments::Unusual => api.none(),
         Arguments::Raised => ptr::null_mut(),
     }
@@ -406,7 +415,7 @@ unsafe extern "C" fn acquire_timeout(_module: Object, args: *const Object, given
                 status
             });
             match waited {
-                Some(status) => api.status(status),
+                Some(status) => api.plain_status(status, start, count, flags),
                 None => ptr::null_mut(),
             }
         }
@@ -419,7 +428,9 @@ unsafe extern "C" fn release(_module: Object, args: *const Object, given: isize)
     let api = api!();
     match api.arguments(args, given, 3, false) {
         // Never waits: the GIL is kept (see try_acquire).
-        Arguments::Plain(token, start, count, flags) => api.status(locksfile_fast_release(token, start, count, flags)),
+        Arguments::Plain(token, start, count, flags) => {
+            api.plain_status(locksfile_fast_release(token, start, count, flags), start, count, flags)
+        }
         Arguments::Unusual => api.none(),
         Arguments::Raised => ptr::null_mut(),
     }

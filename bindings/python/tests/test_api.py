@@ -207,7 +207,7 @@ def test_a_replaced_file_is_stale(tmp_path):
 @pytest.mark.parametrize(
     "call, kind, words",
     [
-        (lambda lf: lf.acquire("1"), TypeError, "start must be an int, not str"),
+        (lambda lf: lf.acquire(b"1"), TypeError, "start must be an int, not bytes"),
         (lambda lf: lf.acquire(1.0), TypeError, "start must be an int, not float"),
         (lambda lf: lf.acquire(True), TypeError, "start must be an int, not bool"),
         (lambda lf: lf.acquire(-1), InvalidRangeError, r"\(start -1, count 1\): start must not be negative"),
@@ -229,7 +229,7 @@ def test_a_replaced_file_is_stale(tmp_path):
         (lambda lf: lf.try_acquire(range(0, 10, 2)), InvalidRangeError, "step 1"),
         (lambda lf: lf.write(None), TypeError, "start must be an int, not NoneType"),
         (lambda lf: lf.release(-5), InvalidRangeError, "start must not be negative"),
-        (lambda lf: lf.mode_of("x"), TypeError, "lock must be an int"),
+        (lambda lf: lf.mode_of(1.5), TypeError, "lock must be an int"),
         (lambda lf: lf.holders(0, 0), InvalidRangeError, "count must be at least 1"),
         (lambda lf: lf.mode_of(-1), InvalidRangeError, "start must not be negative"),
         (lambda lf: LockGuard(lf, 0, 0, True, None).__enter__(), InvalidRangeError, "count must be at least 1"),

@@ -10,9 +10,10 @@ import fcntl
 import os
 import struct
 import sys
+import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple, Union
 
 import pylocksfile
 from pylocksfile import LocksFile, LocksFileError, Scope
@@ -39,8 +40,11 @@ class ProtocolError(Exception):
     pass
 
 
-def parse_range(text: str) -> Tuple[int, Optional[int]]:
-    """``3``, ``1..4`` (1, 2, 3) or ``5..`` (from 5 on), as (start, count)."""
+def parse_range(text: str) -> Tuple[Union[int, str], Optional[int]]:
+    """``3``, ``1..4`` (1, 2, 3), ``5..`` (from 5 on) or ``name:NAME`` (the name itself, which the
+    API takes in place of an index), as (start, count)."""
+    if text.startswith("name:"):
+        return text[len("name:"):], 1
     if ".." not in text:
         return int(text), 1
     start, end = text.split("..")
@@ -74,14 +78,22 @@ class Worker:
     def __init__(self) -> None:
         self.file: Optional[LocksFile] = None
         self.lockf_fds: List[int] = []
+        self.reading: Optional[KeepReading] = None
 
     def handle(self, words: List[str]) -> str:
         command = words[0]
         if command == "pid":
             return str(os.getpid())
+        if command == "index-of":
+            return str(pylocksfile.index_of(words[1]))
         if command == "open":
-            scope = Scope.PROCESS if words[2] == "process" else Scope.OPEN_FILE
-            self.file = LocksFile(words[1], scope=scope)
+            scope, _, fair = words[2].partition("+")
+            self.file = LocksFile(words[1], scope=Scope.PROCESS if scope == "process" else Scope.OPEN_FILE, fair=fair == "fair")
+            return "ok"
+        if command == "stop-reading":
+            if self.reading is not None:
+                self.reading.stop()
+            self.reading = None
             return "ok"
         if command == "close":
             if self.file is not None:
@@ -96,6 +108,9 @@ class Worker:
             fd = os.open(file.path, os.O_RDWR)
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, count or 0, start)
             self.lockf_fds.append(fd)
+            return "ok"
+        if command == "keep-reading":
+            self.reading = KeepReading(file.path, *map(int, words[1:5]))
             return "ok"
         if command == "acquire":
             return acquire(file, words[1] == "write", *parse_range(words[2]), words[3])
@@ -116,7 +131,39 @@ class Worker:
         raise ProtocolError(f"unknown command {' '.join(words)!r}")
 
 
-def acquire(file: LocksFile, write: bool, start: int, count: Optional[int], wait: str) -> str:
+class KeepReading:
+    """A thread that, through a fair handle of its own, keeps ``index`` read-held: it takes it, holds
+    it a seeded while, lets go and takes it again at once (the formula is in tests/README.md)."""
+
+    def __init__(self, path: str, index: int, seed: int, low: int, high: int) -> None:
+        self.handle = LocksFile(path, fair=True)
+        self.handle.acquire(index)
+        self.stopping = threading.Event()
+        self.failure: Optional[BaseException] = None
+        self.thread = threading.Thread(target=self._run, args=(index, seed, low, high), daemon=True)
+        self.thread.start()
+
+    def _run(self, index: int, state: int, low: int, high: int) -> None:
+        try:
+            while True:
+                state = (state * 6364136223846793005 + 1442695040888963407) % 2**64
+                time.sleep((low + (state >> 33) % (high - low + 1)) / 1000)
+                self.handle.release(index)
+                if self.stopping.is_set():
+                    return
+                self.handle.acquire(index)
+        except BaseException as error:  # reported by stop()
+            self.failure = error
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        self.handle.close()
+        if self.failure is not None:
+            raise ProtocolError(f"the reading thread failed: {self.failure!r}")
+
+
+def acquire(file: LocksFile, write: bool, start: Union[int, str], count: Optional[int], wait: str) -> str:
     began = time.monotonic()
     if wait == "block":
         file.acquire(start, count, write=write)

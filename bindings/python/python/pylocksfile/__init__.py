@@ -32,7 +32,7 @@ from ._errors import (
     NotWritableError,
 )
 from ._locksfile import Held, Holder, LockGuard, LocksFile, Mode, Scope
-from ._ranges import MAX_INDEX
+from ._ranges import MAX_INDEX, index_of
 from ._seed import IllegalArgumentError, pylocksfile
 
 __version__ = "0.1.0"
@@ -45,6 +45,7 @@ __all__ = [
     "Held",
     "Holder",
     "MAX_INDEX",
+    "index_of",
     "pylocksfile",
     "IllegalArgumentError",
     "LocksFileError",

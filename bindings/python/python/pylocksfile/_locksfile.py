@@ -104,7 +104,9 @@ class LocksFile:
     ...     pass
 
     ``count`` is how many locks from ``start``; ``None`` means every lock from ``start`` on. A
-    ``range`` (step 1) may stand for ``start, count``. Threads may share a handle. Closing the handle
+    ``range`` (step 1) may stand for ``start, count``, and a name (a ``str``) for its one lock,
+    ``index_of(name)``: ``lf.acquire("dataset-42", write=True)``. ``fair=True`` prefers writers: a
+    waiting writer holds back new readers of fair handles (see the README's "Fair handles"). Threads may share a handle. Closing the handle
     (or leaving ``with LocksFile(...)``) releases every lock it holds; so does the process's exit.
     Pickling it (e.g. to a ``multiprocessing`` child) reopens the same path there, holding nothing.
     """
@@ -116,23 +118,27 @@ class LocksFile:
         scope: Scope = Scope.OPEN_FILE,
         create: bool = True,
         mode: int = 0o644,
+        fair: bool = False,
     ) -> None:
         if not isinstance(scope, Scope):
             raise TypeError(f"scope must be a Scope, not {type(scope).__name__}")
         if not isinstance(create, bool):
             raise TypeError(f"create must be a bool, not {type(create).__name__}")
+        if not isinstance(fair, bool):
+            raise TypeError(f"fair must be a bool, not {type(fair).__name__}")
         if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
             raise ValueError(f"mode must be permission bits from 0 to 0o7777, got {mode!r}")
         try:
             text = os.fsdecode(path)
         except TypeError:
             raise TypeError(f"path must be a str or os.PathLike, not {type(path).__name__}") from None
-        options = _gen.OpenOptions(scope=_SCOPES[scope], create=create, mode=mode)
+        options = _gen.OpenOptions(scope=_SCOPES[scope], create=create, mode=mode, fair=fair)
         self._file = _call(_gen.LocksFile, text, options)
         # The native object lives as long as this one, so the token stays valid even after close().
         self._token: int = self._file.fast_lane_token()
         self._path = text
         self._scope = scope
+        self._fair = fair
 
     # ----- identity -----------------------------------------------------------------------------
 
@@ -147,15 +153,20 @@ class LocksFile:
         return self._scope
 
     @property
+    def fair(self) -> bool:
+        """Whether the handle prefers writers (opened with ``fair=True``)."""
+        return self._fair
+
+    @property
     def writable(self) -> bool:
         """Whether write locks can be taken (the file opened read-write)."""
         return bool(self._file.is_writable())
 
     def __repr__(self) -> str:
-        return f"LocksFile({self._path!r}, scope={self._scope})"
+        return f"LocksFile({self._path!r}, scope={self._scope}{', fair=True' if self._fair else ''})"
 
     def __reduce__(self) -> Tuple[Any, ...]:
-        return (_reopen, (self._path, self._scope))
+        return (_reopen, (self._path, self._scope, self._fair))
 
     # ----- acquiring ----------------------------------------------------------------------------
 
@@ -372,8 +383,8 @@ class LocksFile:
         self.close()
 
 
-def _reopen(path: str, scope: Scope) -> LocksFile:
-    return LocksFile(path, scope=scope)
+def _reopen(path: str, scope: Scope, fair: bool = False) -> LocksFile:
+    return LocksFile(path, scope=scope, fair=fair)
 
 
 class LockGuard(fast.GuardBase):

@@ -14,7 +14,7 @@ from ._native import locksfile as _gen
 MAX_INDEX = 2**63 - 1
 """The largest lock index (the largest ``off_t``)."""
 
-Start = Union[int, range]
+Start = Union[int, range, str]
 
 _END = MAX_INDEX + 1
 
@@ -43,6 +43,10 @@ def span(start: object, count: object = 1, start_name: str = "start", count_name
     ``range`` with step 1."""
     if type(start) is int and type(count) is int and 0 <= start and 0 < count and start + count <= _END:
         return start, count  # The common case, valid on sight (a hot path).
+    if isinstance(start, str):
+        if count != 1 and count is not None:
+            raise TypeError(f"a name is one lock: give {start_name} alone, not a {count_name}")
+        return index_of(start), 1
     if isinstance(start, range):
         if count != 1:
             raise TypeError(f"give either a range or {start_name} and {count_name}, not both")
@@ -52,6 +56,14 @@ def span(start: object, count: object = 1, start_name: str = "start", count_name
     first = _integer(start, start_name, "an int")
     number = None if count is None else _integer(count, count_name, "an int or None")
     return _checked(first, number)
+
+
+def index_of(name: str) -> int:
+    """The lock index of ``name``: the same in every language (computed by the library, in Rust, from
+    the name's UTF-8 bytes; in ``2**61 .. 2**62 - 1``)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    return int(_gen.index_of(name))
 
 
 def index(value: object, name: str) -> int:
