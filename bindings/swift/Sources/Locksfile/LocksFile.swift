@@ -40,7 +40,8 @@ public final class LocksFile: Sendable {
     /// `fair`: prefer writers. A fair handle's waiting writer holds back new readers of fair
     /// handles, so overlapping readers cannot starve it (handles that are not fair do not wait
     /// for it). A fair handle's indices are below 2^62 (names fit): larger ones are
-    /// `InvalidRange`, and an open-ended range ends there.
+    /// `InvalidRange`, and an open-ended range ends there. (An `async` acquire waits in turns, each
+    /// passing the gates anew: a fair reader queued at them may slip in between two turns.)
     public init(path: String, scope: Scope = .openFile, create: Bool = true, mode: UInt32 = 0o644, fair: Bool = false) throws {
         handle = try converting {
             try LocksFileHandle(path: path, options: OpenOptions(scope: scope.generated, create: create, mode: mode, fair: fair))
