@@ -15,6 +15,7 @@ func use(locks: LocksFile) throws {
     _ = LocksFileHandle.self  // hidden: the generated class
     _ = OpenOptions.self  // hidden
     _ = try checkRange(start: "1", count: "1")  // hidden
+    _ = indexOf(name: "jobs")  // hidden: the generated function (LocksFile.indexOf is the layer's)
     _ = LocksfileGenerated.LocksFileHandle.self  // hidden: the generated module is not imported
     _ = locksfile_fast_acquire(0, 1, 1, 0)  // hidden: the C declarations are not imported either
     _ = FastSpan(1)  // hidden: the layer's internals

@@ -42,6 +42,23 @@ func use() throws {
     try locks.close()
 }
 
+/// Fair handles, and names wherever an index goes.
+func fairAndNamed() throws {
+    let locks = try LocksFile(path: "/tmp/surface.lock", scope: .openFile, create: true, mode: 0o644, fair: true)
+    let fair: Bool = locks.isFair
+    let index: UInt64 = LocksFile.indexOf("jobs")
+    _ = (fair, index, try LocksFile(path: "/tmp/surface.lock", fair: true))
+    try locks.acquire(.write, "jobs")
+    _ = try locks.tryAcquire(.read, "jobs")
+    _ = try locks.acquire(.read, "jobs", timeout: .seconds(1))
+    let answer: Int = try locks.withLock(.write, "jobs") { 42 }
+    _ = answer
+    let mode: LockMode? = try locks.modeOf("jobs")
+    let holders: [Holder] = try locks.holders("jobs")
+    _ = (mode, holders)
+    try locks.release("jobs")
+}
+
 /// Everything a task may share is Sendable.
 func sendable() {
     func check<T: Sendable>(_: T.Type) {}
@@ -70,4 +87,9 @@ func useAsync(locks: LocksFile) async throws {
     try await locks.withLock(.write, 14..<15) { try await Task.sleep(for: .milliseconds(1)) }
     try await locks.withLock(.write, 14...15) {}
     try await locks.withLock(.write, 14...) {}
+    try await locks.acquire(.write, "jobs")
+    _ = try await locks.acquire(.write, "jobs", timeout: .milliseconds(10))
+    let named: Int = try await locks.withLock(.write, "jobs") { 42 }
+    _ = named
+    try await locks.withLock(.read, "jobs") { try await Task.sleep(for: .milliseconds(1)) }
 }

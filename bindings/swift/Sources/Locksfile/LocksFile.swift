@@ -8,10 +8,11 @@ import Glibc
 /// one index or a range at a time (all or none). Closing it, or its end, releases every lock it
 /// holds.
 ///
-/// Index and range forms, `withLock` closures that release on every exit path, `Duration` timeouts,
-/// and `async` forms of every acquire, which wait off the cooperative thread pool and honour task
-/// cancellation. Errors are `LocksFileError` cases, worded by the native core (bad ranges and
-/// timeouts included), the same in every language.
+/// Index, range and name forms (a `String` names the lock `LocksFile.indexOf(name)`), `withLock`
+/// closures that release on every exit path, `Duration` timeouts, and `async` forms of every
+/// acquire, which wait off the cooperative thread pool and honour task cancellation. Errors are
+/// `LocksFileError` cases, worded by the native core (bad ranges and timeouts included), the same
+/// in every language. `fair: true` opens a handle that prefers writers.
 ///
 /// Safe to share between threads and tasks (the core is thread-safe); in `.openFile` scope the
 /// threads sharing one handle share its locks.
@@ -30,21 +31,37 @@ public final class LocksFile: Sendable {
     public let scope: Scope
     /// Whether the file is open for writing (write locks need it).
     public let isWritable: Bool
+    /// Whether the handle prefers writers (opened with `fair: true`).
+    public let isFair: Bool
 
     /// Opens (or creates, never truncating) the lock file at `path`; read-only when it is not
     /// writable. `mode`: the permission bits of a new file, less the umask.
-    public init(path: String, scope: Scope = .openFile, create: Bool = true, mode: UInt32 = 0o644) throws {
+    ///
+    /// `fair`: prefer writers. A fair handle's waiting writer holds back new readers of fair
+    /// handles, so overlapping readers cannot starve it (handles that are not fair do not wait
+    /// for it). A fair handle's indices are below 2^62 (names fit): larger ones are
+    /// `InvalidRange`, and an open-ended range ends there. (An `async` acquire waits in turns, each
+    /// passing the gates anew: a fair reader queued at them may slip in between two turns.)
+    public init(path: String, scope: Scope = .openFile, create: Bool = true, mode: UInt32 = 0o644, fair: Bool = false) throws {
         handle = try converting {
-            try LocksFileHandle(path: path, options: OpenOptions(scope: scope.generated, create: create, mode: mode))
+            try LocksFileHandle(path: path, options: OpenOptions(scope: scope.generated, create: create, mode: mode, fair: fair))
         }
         token = handle.fastLaneToken()
         self.path = handle.path()
         self.scope = Scope(handle.scope())
         isWritable = handle.isWritable()
+        isFair = handle.isFair()
     }
 
     /// The largest lock index: 2^63 - 1 (the largest `off_t`).
     public static var maxIndex: UInt64 { LocksfileGenerated.maxIndex() }
+
+    /// The lock index of `name`, the same in every language and in the `locksfile` command (a
+    /// stable hash of its UTF-8 bytes, from 2^61 up to 2^62 - 1, away from numbered locks). Every
+    /// function that takes an index also takes a name and locks this index.
+    public static func indexOf(_ name: String) -> UInt64 {
+        LocksfileGenerated.indexOf(name: name)
+    }
 
     // MARK: Acquiring
 
@@ -68,6 +85,11 @@ public final class LocksFile: Sendable {
         try fastAcquire(FastSpan(range), mode, wait: true)
     }
 
+    /// Takes the lock of `name` (`indexOf(name)`) in `mode`, waiting as long as it takes.
+    public func acquire(_ mode: LockMode, _ name: String) throws {
+        try fastAcquire(FastSpan(name: name), mode, wait: true)
+    }
+
     /// Takes lock `index` if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ index: UInt64) throws -> Bool {
         try fastAcquire(FastSpan(index), mode, wait: false)
@@ -86,6 +108,11 @@ public final class LocksFile: Sendable {
     /// Takes every lock from `range.lowerBound` on if no other owner is in the way: false on conflict.
     public func tryAcquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>) throws -> Bool {
         try fastAcquire(FastSpan(range), mode, wait: false)
+    }
+
+    /// Takes the lock of `name` if no other owner is in the way: false on conflict.
+    public func tryAcquire(_ mode: LockMode, _ name: String) throws -> Bool {
+        try fastAcquire(FastSpan(name: name), mode, wait: false)
     }
 
     /// Takes lock `index`, waiting at most `timeout`: false at the deadline, holding nothing new.
@@ -107,6 +134,11 @@ public final class LocksFile: Sendable {
     /// Takes every lock from `range.lowerBound` on, waiting at most `timeout`: false at the deadline.
     public func acquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>, timeout: Duration) throws -> Bool {
         try fastAcquire(FastSpan(range), mode, timeout: timeout.seconds)
+    }
+
+    /// Takes the lock of `name`, waiting at most `timeout`: false at the deadline, holding nothing new.
+    public func acquire(_ mode: LockMode, _ name: String, timeout: Duration) throws -> Bool {
+        try fastAcquire(FastSpan(name: name), mode, timeout: timeout.seconds)
     }
 
     // MARK: Acquiring without blocking a thread of the caller's
@@ -134,6 +166,12 @@ public final class LocksFile: Sendable {
     /// the caller's thread. Cancelling the task ends the wait with `CancellationError`.
     public func acquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>) async throws {
         _ = try await acquireAsync(FastSpan(range), mode, timeout: nil)
+    }
+
+    /// Takes the lock of `name`, waiting as long as it takes without blocking the caller's thread.
+    /// Cancelling the task ends the wait with `CancellationError`.
+    public func acquire(_ mode: LockMode, _ name: String) async throws {
+        _ = try await acquireAsync(FastSpan(name: name), mode, timeout: nil)
     }
 
     /// Takes lock `index`, waiting at most `timeout` without blocking the caller's thread: false at
@@ -168,6 +206,12 @@ public final class LocksFile: Sendable {
     /// `CancellationError`.
     public func acquire(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>, timeout: Duration) async throws -> Bool {
         try await acquireAsync(FastSpan(range), mode, timeout: timeout)
+    }
+
+    /// Takes the lock of `name`, waiting at most `timeout` without blocking the caller's thread:
+    /// false at the deadline. Cancelling the task ends the wait with `CancellationError`.
+    public func acquire(_ mode: LockMode, _ name: String, timeout: Duration) async throws -> Bool {
+        try await acquireAsync(FastSpan(name: name), mode, timeout: timeout)
     }
 
     /// How many threads at most wait in the kernel for the `async` acquires of this process, all
@@ -214,6 +258,11 @@ public final class LocksFile: Sendable {
         try fastRelease(FastSpan(range))
     }
 
+    /// Releases the lock of `name`.
+    public func release(_ name: String) throws {
+        try fastRelease(FastSpan(name: name))
+    }
+
     /// Releases everything this handle holds.
     public func releaseAll() throws {
         try converting { try handle.releaseAll() }
@@ -253,6 +302,15 @@ public final class LocksFile: Sendable {
     public func withLock<T>(_ mode: LockMode, _ range: PartialRangeFrom<UInt64>, _ body: () throws -> T) throws -> T {
         try acquire(mode, range)
         defer { try? release(range) }
+        return try body()
+    }
+
+    /// Runs `body` holding the lock of `name` in `mode`; releases it on every exit path, throws included.
+    @_disfavoredOverload  // in async code, the async form below (which does not block a thread)
+    public func withLock<T>(_ mode: LockMode, _ name: String, _ body: () throws -> T) throws -> T {
+        let index = LocksFile.indexOf(name)
+        try acquire(mode, index)
+        defer { try? release(index) }
         return try body()
     }
 
@@ -297,6 +355,17 @@ public final class LocksFile: Sendable {
         return try await body()
     }
 
+    /// Runs `body` holding the lock of `name` in `mode`, taken with the `async` acquire; releases it
+    /// on every exit path, throws included.
+    public func withLock<T>(
+        _ mode: LockMode, _ name: String, isolation: isolated (any Actor)? = #isolation, _ body: () async throws -> sending T
+    ) async throws -> sending T {
+        let index = LocksFile.indexOf(name)
+        try await acquire(mode, index)
+        defer { try? release(index) }
+        return try await body()
+    }
+
     // MARK: Looking
 
     /// What this handle holds, as coalesced runs in index order.
@@ -307,6 +376,11 @@ public final class LocksFile: Sendable {
     /// The mode this handle holds `index` in, or nil.
     public func modeOf(_ index: UInt64) throws -> LockMode? {
         try converting { try handle.modeOf(index: index) }.map(LockMode.init)
+    }
+
+    /// The mode this handle holds the lock of `name` in, or nil.
+    public func modeOf(_ name: String) throws -> LockMode? {
+        try modeOf(LocksFile.indexOf(name))
     }
 
     /// The locks other owners hold that overlap lock `index`, with the holding process.
@@ -327,6 +401,11 @@ public final class LocksFile: Sendable {
     /// The locks other owners hold from `range.lowerBound` on, with the holding process.
     public func holders(_ range: PartialRangeFrom<UInt64>) throws -> [Holder] {
         try holders(FastSpan(range))
+    }
+
+    /// The locks other owners hold on the lock of `name`, with the holding process.
+    public func holders(_ name: String) throws -> [Holder] {
+        try holders(FastSpan(name: name))
     }
 
     private func holders(_ span: FastSpan) throws -> [Holder] {
@@ -422,6 +501,11 @@ struct FastSpan {
 
     init(_ index: UInt64) {
         self.init(start: index, count: 1)
+    }
+
+    /// The lock of `name`: its index, from the core.
+    init(name: String) {
+        self.init(LocksFile.indexOf(name))
     }
 
     init(_ range: Range<UInt64>) {

@@ -19,13 +19,15 @@ func number(_ text: some StringProtocol) throws -> UInt64 {
     return value
 }
 
-/// A protocol RANGE as the library takes it.
+/// A protocol RANGE as the library takes it: `name:NAME` goes to the library's name forms.
 enum Indices {
     case index(UInt64)
     case range(Range<UInt64>)
     case from(PartialRangeFrom<UInt64>)
+    case name(String)
 
     init(_ text: String) throws {
+        if text.hasPrefix("name:") { self = .name(String(text.dropFirst("name:".count))); return }
         let (start, count) = try parse(text)
         if !text.contains("..") { self = .index(start) } else if let count { self = .range(start..<start + count) } else { self = .from(start...) }
     }
@@ -37,6 +39,7 @@ extension LocksFile {
         case .index(let index): try acquire(mode, index)
         case .range(let range): try acquire(mode, range)
         case .from(let range): try acquire(mode, range)
+        case .name(let name): try acquire(mode, name)
         }
     }
 
@@ -45,6 +48,7 @@ extension LocksFile {
         case .index(let index): return try tryAcquire(mode, index)
         case .range(let range): return try tryAcquire(mode, range)
         case .from(let range): return try tryAcquire(mode, range)
+        case .name(let name): return try tryAcquire(mode, name)
         }
     }
 
@@ -53,6 +57,7 @@ extension LocksFile {
         case .index(let index): return try acquire(mode, index, timeout: timeout)
         case .range(let range): return try acquire(mode, range, timeout: timeout)
         case .from(let range): return try acquire(mode, range, timeout: timeout)
+        case .name(let name): return try acquire(mode, name, timeout: timeout)
         }
     }
 
@@ -61,6 +66,7 @@ extension LocksFile {
         case .index(let index): try release(index)
         case .range(let range): try release(range)
         case .from(let range): try release(range)
+        case .name(let name): try release(name)
         }
     }
 }
@@ -76,7 +82,10 @@ func parse(_ text: String) throws -> (UInt64, UInt64?) {
     return (start, last - start)
 }
 
+/// The counters of `count` and `audit`: numbered (a name's index, 2^61 or more, has no slot in a
+/// data file: 16 bytes a counter would put it past the largest file offset).
 func bounded(_ text: String) throws -> Range<UInt64> {
+    if text.hasPrefix("name:") { throw ProtocolError(description: "counters are numbered: \(text) has no slot in a data file") }
     let (start, count) = try parse(text)
     guard let count else { throw ProtocolError(description: "needs a bounded range, not \(text)") }
     return start..<start + count
@@ -166,14 +175,78 @@ func race(_ file: LocksFile, _ data: DataFile, racer: UInt64, tracks: UInt64, la
     return "ok \(total) \(waits) \(millis)"
 }
 
+/// `keep-reading`: a thread that keeps lock `index` read-held through a fair handle of its own,
+/// taking it again as soon as it lets go, each hold as long as the seed says (tests/README.md).
+final class KeepReading: @unchecked Sendable {  // `stopping` and `failure` are guarded by `lock`
+    private let lock = NSLock()
+    private var stopping = false
+    private var failure: Error?
+    private let ended = DispatchSemaphore(value: 0)
+
+    /// Starts the thread; returns once it holds `index` the first time.
+    init(path: String, index: UInt64, seed: UInt64, min: UInt64, max: UInt64) throws {
+        guard min <= max, max - min < UInt64.max else { throw ProtocolError(description: "keep-reading needs MIN <= MAX") }
+        let handle = try LocksFile(path: path, fair: true)
+        try handle.acquire(.read, index)
+        let thread = Thread { [self] in
+            do {
+                var state = seed
+                while true {
+                    state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                    let hold = min + (state >> 33) % (max - min + 1)  // milliseconds
+                    Thread.sleep(forTimeInterval: Double(hold) / 1000)
+                    try handle.release(index)
+                    if isStopping { break }
+                    try handle.acquire(.read, index)
+                }
+            } catch {
+                lock.lock()
+                failure = error
+                lock.unlock()
+            }
+            ended.signal()
+        }
+        thread.name = "keep-reading"
+        thread.start()
+    }
+
+    private var isStopping: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stopping
+    }
+
+    /// Stops the thread once it has let go; throws what ended it early, if anything did.
+    func stop() throws {
+        lock.lock()
+        stopping = true
+        lock.unlock()
+        ended.wait()
+        lock.lock()
+        defer { lock.unlock() }
+        if let failure { throw failure }
+    }
+}
+
 var file: LocksFile?
+var reading: KeepReading?
 
 func handle(_ words: [String]) throws -> String {
     switch words[0] {
     case "pid":
         return String(getpid())
+    case "index-of":
+        guard words.count == 2 else { throw ProtocolError(description: "index-of needs one NAME") }
+        return String(LocksFile.indexOf(words[1]))
     case "open":
-        file = try LocksFile(path: words[1], scope: words[2] == "process" ? .process : .openFile)
+        guard words.count == 3 else { throw ProtocolError(description: "open needs PATH SCOPE") }
+        // `open-file`, `process`, or either with `+fair`.
+        let scope = words[2].hasSuffix("+fair") ? String(words[2].dropLast("+fair".count)) : words[2]
+        file = try LocksFile(path: words[1], scope: scope == "process" ? .process : .openFile, fair: words[2].hasSuffix("+fair"))
+        return "ok"
+    case "stop-reading":
+        defer { reading = nil }
+        try reading?.stop()
         return "ok"
     case "close":
         defer { file = nil } // closed even when close reports an error
@@ -184,6 +257,12 @@ func handle(_ words: [String]) throws -> String {
     }
     guard let file else { throw ProtocolError(description: "no file is open") }
     switch words[0] {
+    case "keep-reading":
+        guard words.count == 5 else { throw ProtocolError(description: "keep-reading needs INDEX SEED MIN MAX") }
+        guard reading == nil else { throw ProtocolError(description: "already reading: stop-reading first") }
+        reading = try KeepReading(path: file.path, index: try number(words[1]), seed: try number(words[2]),
+                                  min: try number(words[3]), max: try number(words[4]))
+        return "ok"
     case "acquire":
         let mode: LockMode = words[1] == "write" ? .write : .read
         let indices = try Indices(words[2])

@@ -11,6 +11,7 @@ struct ProcLocks {
     /// A lock or a waiting request on the file, from one line of /proc/locks.
     struct Entry: CustomStringConvertible {
         let waiting: Bool
+        let write: Bool
         let first: UInt64
         let last: UInt64?  // nil: to the end of the file (EOF)
 
@@ -41,7 +42,7 @@ struct ProcLocks {
             let fields = Array(words)
             guard fields.count >= 7, UInt64(fields[4].split(separator: ":").last ?? "") == inode,
                   let first = UInt64(fields[5]) else { return nil }
-            return Entry(waiting: waiting, first: first, last: UInt64(fields[6]))
+            return Entry(waiting: waiting, write: fields[2] == "WRITE", first: first, last: UInt64(fields[6]))
         }
     }
 
@@ -50,6 +51,18 @@ struct ProcLocks {
 
     /// Whether some owner holds lock `index` (granted, not waiting).
     func isHeld(_ index: UInt64) -> Bool { entries().contains { !$0.waiting && $0.covers(index) } }
+
+    /// How many read locks on `index` are held (granted, not waiting).
+    func readers(_ index: UInt64) -> Int { entries().filter { !$0.waiting && !$0.write && $0.covers(index) }.count }
+
+    /// Returns once `count` read locks (or more) on `index` are held.
+    func awaitReaders(_ index: UInt64, count: Int, timeout: Duration = .seconds(20)) throws {
+        let deadline = ContinuousClock.now + timeout
+        while readers(index) < count {
+            guard ContinuousClock.now < deadline else { throw Timeout(description: "fewer than \(count) readers hold lock \(index) of \(path): \(entries())") }
+            usleep(1000)
+        }
+    }
 
     /// Returns once a request waits in the kernel for lock `index`.
     func awaitWaiter(_ index: UInt64, timeout: Duration = .seconds(10)) throws {
