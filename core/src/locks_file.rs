@@ -240,7 +240,8 @@ impl LocksFile {
     /// [`InvalidRange`](crate::Error::InvalidRange), [`Closed`](crate::Error::Closed), or
     /// [`Io`](crate::Error::Io) when `/proc/locks` cannot be read or the kernel refuses the query.
     pub fn holders(&self, range: impl IntoLockRange) -> Result<Vec<Holder>> {
-        holders(&self.owner, self.view, range.into_lock_range()?)
+        let range = range.into_lock_range()?;
+        holders(&self.owner, self.view, if self.fair { fair_range(range)? } else { range })
     }
 
     /// Whether the path no longer names the file this handle has open (deleted or replaced). Locks

@@ -184,6 +184,8 @@ impl Owner {
         if state.generation != generation {
             state.generation = generation;
             state.waits.clear();
+            // Closes under way belong to the parent's threads, which the child does not have.
+            state.closing.clear();
             for view in &mut state.views {
                 view.record.clear();
             }
@@ -455,6 +457,12 @@ impl Owner {
                 self.settled.wait(seen, None);
                 state = self.state();
             }
+            // A fork child whose parent was closing the view: nobody retires the owner here.
+            let orphaned = state.views.is_empty() && state.closing.is_empty() && state.file.is_some();
+            drop(state);
+            if orphaned {
+                self.retire();
+            }
             return Ok(());
         };
         let record = state.views.swap_remove(at).record;
@@ -486,7 +494,15 @@ impl Owner {
         drop(state);
         if unused {
             self.retire();
-            self.state().closing.retain(|&closing| closing != view);
+            let mut state = self.state();
+            state.closing.retain(|&closing| closing != view);
+            // A view opened while this close retired (so it did not), and closed again before this
+            // close was done (so that close did not either): retire now.
+            let again = state.views.is_empty() && state.closing.is_empty() && state.file.is_some();
+            drop(state);
+            if again {
+                self.retire();
+            }
         }
         self.settled.notify_all();
         released

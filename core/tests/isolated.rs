@@ -163,6 +163,57 @@ fn the_last_close_of_an_owner_waits_for_the_closes_still_waiting() {
     assert_played_well("close_of_the_last_view_while_another_close_waits", &[("LOCKSFILE_TIMER_SIGNAL", &signal)]);
 }
 
+// ----- A fork while a close waits for its view's wait ---------------------------------------------
+
+#[test]
+fn forks_racing_a_close_that_waits() {
+    if !playing("forks_racing_a_close_that_waits") {
+        return;
+    }
+    const ROUNDS: u64 = 300;
+    let path = temp_dir("isolated-fork-closing").join("test.lock");
+    let holder = LocksFile::open(&path).unwrap();
+    holder.acquire(3, LockMode::Write).unwrap();
+    let mut hung = 0;
+    for round in 0..ROUNDS {
+        let file = LocksFile::open(&path).unwrap();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| file.acquire(3, LockMode::Write));
+            wait_until("the request waits in the kernel", || waiting_requests(&path) == 1);
+            let closer = scope.spawn(|| file.close());
+            // Fork a few microseconds into the close (a different moment every round).
+            let spin = Instant::now();
+            let into = Duration::from_nanos(round * 7919 % 200_000);
+            while spin.elapsed() < into {
+                std::hint::spin_loop();
+            }
+            // SAFETY: the child only closes its inherited handle (under an alarm) and leaves.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: alarm(2) and _exit(2) have no preconditions.
+                unsafe { libc::alarm(2) };
+                let _ = file.close();
+                unsafe { libc::_exit(0) };
+            }
+            assert!(matches!(waiter.join().unwrap(), Err(Error::Closed { .. })));
+            closer.join().unwrap().unwrap();
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            if libc::WIFSIGNALED(status) {
+                hung += 1;
+            }
+        });
+    }
+    eprintln!("fork children that hung in close(): {hung} of {ROUNDS}");
+    finish(if hung == 0 { 0 } else { 2 });
+}
+
+#[test]
+fn a_fork_child_of_a_closing_handle_closes_it_without_hanging() {
+    assert_played_well("forks_racing_a_close_that_waits", &[]);
+}
+
 // ----- A fork child's own thread ids and waits ---------------------------------------------------
 
 #[test]

@@ -47,14 +47,8 @@ impl Owner {
         // Holding the gates: marked as in flight, so this owner's other requests over them wait
         // in-process instead of converting them. Not kickable: the range's wait is, and `close`
         // waits for this mark to go, which it does as soon as that wait ends.
-        let token = state.begin_wait(view, gate.0, gate.1, false);
-        let acquired = self.acquire_from(state, view, range, mode, wait);
-        let mut state = self.state();
-        self.drop_gate(&mut state, gate);
-        state.end_wait(token);
-        state.close_parked_if_idle();
-        self.settled.notify_all();
-        acquired
+        let _held = HeldGate { owner: self, gate, token: state.begin_wait(view, gate.0, gate.1, false) };
+        self.acquire_from(state, view, range, mode, wait)
     }
 
     /// Takes the gates `gate` in `mode`, waiting as `wait` allows: `None` when it runs out (no
@@ -103,14 +97,33 @@ impl Owner {
     }
 
     /// Lets go of the gates: the kernel is brought back to what the views hold there (normally
-    /// nothing). Unlocking exactly the gates taken never splits a kernel lock, so it cannot fail
-    /// for want of memory (`ENOLCK`); only gate-region locks of other views (a non-fair view of a
-    /// `Process`-scope owner) could make it split, and a gate left held then costs fairness only
-    /// until the next release there.
+    /// nothing). The unlock may split a kernel lock (the kernel merges this owner's adjacent gates,
+    /// of other threads' requests), so it can fail for want of memory (`ENOLCK`); a gate left held
+    /// then costs fairness only (it never excludes a range), until the owner's next release there
+    /// or its close.
     fn drop_gate(&self, state: &mut State, gate: (u64, u64)) {
         if state.file.is_some() {
             let _ = self.reconcile(state, gate.0, gate.1);
         }
+    }
+}
+
+/// The gates an acquire holds while it waits for its range: let go, and the mark removed, however
+/// the acquire ends (a panic included).
+struct HeldGate<'a> {
+    owner: &'a Owner,
+    gate: (u64, u64),
+    token: u64,
+}
+
+impl Drop for HeldGate<'_> {
+    fn drop(&mut self) {
+        let mut state = self.owner.state();
+        self.owner.drop_gate(&mut state, self.gate);
+        state.end_wait(self.token);
+        state.close_parked_if_idle();
+        drop(state);
+        self.owner.settled.notify_all();
     }
 }
 
