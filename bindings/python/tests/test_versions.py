@@ -62,3 +62,23 @@ def test_the_readme_names_the_workspace_version():
     named = re.findall(r"locksfile[-:](\d+\.\d+\.\d+)", readme, re.IGNORECASE) + re.findall(r"<version>(\d+\.\d+\.\d+)</version>", readme)
     assert named
     assert set(named) == {workspace_version()}
+
+
+def test_the_long_description_is_the_package_readme():
+    readme = (ROOT / "bindings" / "python" / "README.md").read_text()
+    assert toml(ROOT / "bindings" / "python" / "pyproject.toml")["project"]["readme"] == "README.md"
+    metadata = importlib.metadata.metadata("pylocksfile")
+    assert metadata["Description-Content-Type"].startswith("text/markdown")
+    assert metadata.get_payload().strip() == readme.strip()  # type: ignore[attr-defined]
+    for section in ("## Install", "## Use", "## The original API", "## Links"):
+        assert section in readme
+    assert "LocksFile(" in readme and "pylocksfile(locksfile_path=" in readme and "timedelta" in readme
+
+
+def test_the_package_readme_examples_run(tmp_path, monkeypatch):
+    readme = (ROOT / "bindings" / "python" / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.DOTALL)
+    assert len(blocks) == 2
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
