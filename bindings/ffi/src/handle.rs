@@ -62,6 +62,10 @@ impl LocksFile {
         self.core.is_fair()
     }
 
+    pub fn is_closed(&self) -> bool {
+        self.core.is_closed()
+    }
+
     pub fn acquire(&self, start: u64, count: Option<u64>, mode: LockMode) -> Result<(), LocksFileError> {
         Ok(self.core.acquire(lock_range(start, count)?, mode)?)
     }

@@ -18,12 +18,19 @@ pub use fast_lane::{
 };
 pub use handle::LocksFile;
 pub use locksfile::{LockClass, LockMode, Scope};
-pub use types::{check_range, check_timeout, HeldRange, Holder, LockSpan, OpenOptions};
+pub use types::{check_blocking_timeout, check_range, check_timeout, HeldRange, Holder, LockSpan, OpenOptions};
 
 /// The largest lock index.
 #[must_use]
 pub fn max_index() -> u64 {
     locksfile::MAX_INDEX
+}
+
+/// The project's version: the workspace's (`[workspace.package] version` in the top Cargo.toml),
+/// which every package reads.
+#[must_use]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
 }
 
 /// The lock index of a name (see the core's `index_of`).

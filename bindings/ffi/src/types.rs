@@ -86,6 +86,19 @@ pub fn check_timeout(seconds: f64) -> Result<(), LocksFileError> {
     timeout(seconds).map(drop)
 }
 
+/// Validates the timeout of an acquire that may not wait: a non-blocking one takes none.
+///
+/// # Errors
+/// `InvalidTimeout` when `blocking` is false, or for a negative or NaN value.
+pub fn check_blocking_timeout(blocking: bool, seconds: f64) -> Result<(), LocksFileError> {
+    if !blocking {
+        return Err(LocksFileError::InvalidTimeout {
+            detail: format!("invalid timeout {seconds}: a non-blocking acquire never waits, so it takes no timeout"),
+        });
+    }
+    check_timeout(seconds)
+}
+
 /// A timeout in seconds as the direct path passes it: `None` for no limit (infinite, or past
 /// what a `Duration` holds).
 ///
@@ -115,5 +128,26 @@ impl From<locksfile::Holder> for Holder {
             kind: holder.class,
             pid: holder.pid,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_blocking_acquire_takes_no_timeout() {
+        for seconds in [0.0, 1.5, f64::INFINITY, -1.0] {
+            match check_blocking_timeout(false, seconds) {
+                Err(LocksFileError::InvalidTimeout { detail }) => {
+                    assert_eq!(detail, format!("invalid timeout {seconds}: a non-blocking acquire never waits, so it takes no timeout"));
+                }
+                other => panic!("{seconds}: {other:?}"),
+            }
+        }
+        assert!(check_blocking_timeout(true, 0.0).is_ok());
+        assert!(check_blocking_timeout(true, f64::INFINITY).is_ok());
+        assert!(matches!(check_blocking_timeout(true, -0.5), Err(LocksFileError::InvalidTimeout { .. })));
+        assert!(matches!(check_blocking_timeout(true, f64::NAN), Err(LocksFileError::InvalidTimeout { .. })));
     }
 }

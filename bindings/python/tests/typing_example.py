@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import List, Optional
 
-from pylocksfile import Held, Holder, LocksFile, LockTimeoutError, Mode, Scope, pylocksfile
+from pylocksfile import Held, Holder, LockGuard, LocksFile, LockTimeoutError, Mode, Scope, pylocksfile
 
 
 def use(path: str) -> Optional[Mode]:
@@ -20,6 +21,13 @@ def use(path: str) -> Optional[Mode]:
             pass
     except LockTimeoutError:
         pass
+    with lf.write(9, timeout=timedelta(seconds=2)) as guard:
+        same: LockGuard = guard
+        del same
+    with LockGuard(lf, 10, write=True, timeout=timedelta(milliseconds=5)):
+        pass
+    closed: bool = lf.closed
+    del closed
     seed = pylocksfile(path, verbose=False, l_id="typed")
     ok: bool = seed.acquire(writeLock=True, lock_n=(1, 3), blocking=False)
     seed.release()
@@ -31,6 +39,7 @@ async def use_async(lf: LocksFile) -> None:
     async with lf.write(2):
         pass
     got: bool = await lf.acquire_async(3, timeout=1.0)
+    got = await lf.acquire_async(4, timeout=timedelta(seconds=1))
     del got
 
 

@@ -6,8 +6,15 @@
 //! (`status`: the direct path's, or `None` when the arguments are not the plain case), which raises.
 //!
 //! Read-only attributes: `file`, `start`, `count`, `write`, `timeout`, `_token`.
-//! `Guard(file, start, count, write, timeout)` makes one (`_token` from `file._token`); the
-//! module's `guard(...)` makes the common one (no timeout) without a Python-level call.
+//! `Guard(file, start, count, write, timeout)` makes one (`_token` from `file._token`; once: a
+//! second `__init__` raises `RuntimeError`); the module's `guard(...)` makes the common one (no
+//! timeout) without a Python-level call.
+//!
+//! A guard is single-use, like `contextlib.contextmanager`'s and `asyncio.timeout()`'s: `_state`
+//! goes NEW → ENTERING (while `__enter__` waits) → HELD → DONE (after `__exit__`); a failed
+//! `__enter__` goes back to NEW. `__enter__` out of NEW and `__exit__` out of HELD call the
+//! subclass's `_misused()`, which raises (`RuntimeError`, worded in Python, as `async with` shares
+//! the states through the writable `_state`).
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
 use std::mem::{offset_of, replace, size_of, transmute};
@@ -26,7 +33,14 @@ struct Guard {
     timeout: Object,
     token: u64,
     write: c_char,
+    /// `STATE_NEW` (zeroed by the allocator), `STATE_ENTERING`, `STATE_HELD` or `STATE_DONE`.
+    state: c_char,
 }
+
+const STATE_NEW: c_char = 0;
+const STATE_ENTERING: c_char = 1;
+const STATE_HELD: c_char = 2;
+const STATE_DONE: c_char = 3;
 
 /// `PyType_Spec`.
 #[repr(C)]
@@ -66,6 +80,7 @@ const TP_NEW: c_int = 65;
 const TP_TRAVERSE: c_int = 71;
 const TP_MEMBERS: c_int = 72;
 const TP_FREE: c_int = 74;
+const T_BYTE: c_int = 8;
 const T_BOOL: c_int = 14;
 const T_OBJECT_EX: c_int = 16;
 const T_ULONGLONG: c_int = 18;
@@ -77,13 +92,15 @@ const fn member(name: &'static CStr, kind: c_int, offset: usize) -> MemberDef {
     MemberDef { name: name.as_ptr(), kind, offset: offset as isize, flags: READONLY, doc: ptr::null() }
 }
 
-static MEMBERS: Shared<[MemberDef; 7]> = Shared([
+static MEMBERS: Shared<[MemberDef; 8]> = Shared([
     member(c"file", T_OBJECT_EX, offset_of!(Guard, file)),
     member(c"start", T_OBJECT_EX, offset_of!(Guard, start)),
     member(c"count", T_OBJECT_EX, offset_of!(Guard, count)),
     member(c"timeout", T_OBJECT_EX, offset_of!(Guard, timeout)),
     member(c"write", T_BOOL, offset_of!(Guard, write)),
     member(c"_token", T_ULONGLONG, offset_of!(Guard, token)),
+    // Writable: the subclass's `async with` moves it through the same states.
+    MemberDef { name: c"_state".as_ptr(), kind: T_BYTE, offset: offset_of!(Guard, state) as isize, flags: 0, doc: ptr::null() },
     MemberDef { name: ptr::null(), kind: 0, offset: 0, flags: 0, doc: ptr::null() },
 ]);
 
@@ -144,6 +161,11 @@ unsafe extern "C" fn init(object: Object, args: Object, kwargs: Object) -> c_int
         api.type_error(c"LockGuard takes five positional arguments: file, start, count, write, timeout");
         return -1;
     }
+    let guard = object.cast::<Guard>();
+    if !(*guard).file.is_null() {
+        (api.set_string)(api.runtime_error, c"a LockGuard is initialised once".as_ptr());
+        return -1;
+    }
     let item = |n| (api.tuple_get_item)(args, n);
     let token = (api.get_attr_string)(item(0), c"_token".as_ptr());
     if token.is_null() {
@@ -156,13 +178,13 @@ unsafe extern "C" fn init(object: Object, args: Object, kwargs: Object) -> c_int
     if write < 0 {
         return -1;
     }
-    let guard = object.cast::<Guard>();
     set(api, ptr::addr_of_mut!((*guard).file), item(0));
     set(api, ptr::addr_of_mut!((*guard).start), item(1));
     set(api, ptr::addr_of_mut!((*guard).count), item(2));
     set(api, ptr::addr_of_mut!((*guard).timeout), item(4));
     (*guard).token = token;
     (*guard).write = c_char::from(write == 1);
+    (*guard).state = STATE_NEW;
     0
 }
 
@@ -190,9 +212,31 @@ unsafe fn refused(api: &Api, object: Object, status: Object) -> Object {
     ptr::null_mut()
 }
 
+/// What the subclass's `_misused()` raises (NULL): `__enter__` out of a state other than NEW, or
+/// `__exit__` out of one other than HELD.
+unsafe fn misused(api: &Api, object: Object) -> Object {
+    let result = (api.call_method)(object, c"_misused".as_ptr(), ptr::null());
+    if !result.is_null() {
+        (api.decref)(result);
+        (api.set_string)(api.runtime_error, c"LockGuard._misused returned instead of raising".as_ptr());
+    }
+    ptr::null_mut()
+}
+
 unsafe extern "C" fn enter(object: Object, _unused: Object) -> Object {
     let api = api!();
     let Some(guard) = fields(api, object) else { return ptr::null_mut() };
+    if (*guard).state != STATE_NEW {
+        return misused(api, object);
+    }
+    // Set before the wait lets the GIL go: another thread's `__enter__` of this guard is refused.
+    (*guard).state = STATE_ENTERING;
+    let entered = enter_new(api, object, guard);
+    (*guard).state = if entered.is_null() { STATE_NEW } else { STATE_HELD };
+    entered
+}
+
+unsafe fn enter_new(api: &Api, object: Object, guard: *mut Guard) -> Object {
     if (*guard).timeout != api.none {
         return (api.call_method)(object, c"_enter_timed".as_ptr(), ptr::null());
     }
@@ -208,6 +252,10 @@ unsafe extern "C" fn enter(object: Object, _unused: Object) -> Object {
 unsafe extern "C" fn exit(object: Object, _args: *const Object, _given: isize) -> Object {
     let api = api!();
     let Some(guard) = fields(api, object) else { return ptr::null_mut() };
+    if (*guard).state != STATE_HELD {
+        return misused(api, object);
+    }
+    (*guard).state = STATE_DONE;
     let Some((start, count, flags)) = api.range((*guard).start, (*guard).count) else { return refused(api, object, api.none()) };
     match locksfile_fast_release((*guard).token, start, count, flags) {
         LOCKSFILE_DONE => api.none(),

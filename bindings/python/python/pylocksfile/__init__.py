@@ -31,11 +31,13 @@ from ._errors import (
     NoLocksAvailableError,
     NotWritableError,
 )
+from ._native import locksfile as _gen
 from ._locksfile import Held, Holder, LockGuard, LocksFile, Mode, Scope
 from ._ranges import MAX_INDEX, index_of
 from ._seed import IllegalArgumentError, pylocksfile
 
-__version__ = "0.1.0"
+__version__: str = _gen.version()
+"""The version of the library (the Rust workspace's, which the distribution's version also is)."""
 
 __all__ = [
     "LocksFile",

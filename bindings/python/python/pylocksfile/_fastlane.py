@@ -25,9 +25,12 @@ ends the call with its exception, holding nothing new, else the wait goes on for
 its time. Waits let go of the GIL.
 
 Guards: ``GuardBase`` is the base class of ``LockGuard`` (attributes ``file``, ``start``,
-``count``, ``write``, ``timeout``, ``_token``; ``__init__(file, start, count, write, timeout)``;
-``__enter__`` and ``__exit__``, which call the subclass's ``_enter_timed()`` for a guard with a
-timeout and its ``_refused(status)``, which raises, when the direct path did not do the work).
+``count``, ``write``, ``timeout``, ``_token``, read-only; ``__init__(file, start, count, write,
+timeout)``, once; ``__enter__`` and ``__exit__``, which call the subclass's ``_enter_timed()`` for a
+guard with a timeout, its ``_refused(status)``, which raises, when the direct path did not do the
+work, and its ``_misused()``, which raises, on ``__enter__`` of a guard that is not new or
+``__exit__`` of one not held: a guard is single-use, its writable ``_state`` going ``_NEW`` →
+``_ENTERING`` → ``_HELD`` → ``_DONE``, back to ``_NEW`` when entering fails).
 ``register_guard(cls)`` names that subclass once; ``guard(file, token, start, count, write)`` then
 makes one without a timeout, or returns ``None`` when the arguments are not the plain case.
 """
@@ -166,36 +169,86 @@ def _ctypes_plain_range(start: Any, count: Any) -> bool:
     return count.__class__ is int and 0 <= start and 0 < count and start + count <= _end
 
 
+_NEW, _ENTERING, _HELD, _DONE = 0, 1, 2, 3  # A guard's ``_state`` (see bindings/ffi/src/python/guard.rs).
+
+
 class _Guard:
-    """The guards' base class on the ctypes path: the compiled module's ``Guard``, in Python."""
+    """The guards' base class on the ctypes path: the compiled module's ``Guard``, in Python
+    (read-only attributes, initialised once, single-use ``_state``)."""
 
-    __slots__ = ("file", "start", "count", "write", "timeout", "_token")
+    __slots__ = ("_file", "_start", "_count", "_write", "_timeout", "_token", "_state")
 
-    file: Any  # the LocksFile (typed in the subclass: _locksfile imports this module)
-    start: int
-    count: Optional[int]
-    write: bool
-    timeout: Optional[float]
+    _file: Any  # the LocksFile (typed in the subclass: _locksfile imports this module)
+    _start: int
+    _count: Optional[int]
+    _write: bool
+    _timeout: Optional[float]
     _token: int
+    _state: int
 
     def __init__(self, file: Any, start: int, count: Optional[int], write: bool, timeout: Optional[float]) -> None:
-        self.file = file
-        self.start = start
-        self.count = count
-        self.write = write
-        self.timeout = timeout
-        self._token = file._token
+        if hasattr(self, "_file"):
+            raise RuntimeError("a LockGuard is initialised once")
+        token = file._token
+        self._file = file
+        self._start = start
+        self._count = count
+        self._write = bool(write)
+        self._timeout = timeout
+        self._token = token
+        self._state = _NEW
+
+    @property
+    def file(self) -> Any:
+        return self._file
+
+    @property
+    def start(self) -> int:
+        return self._start
+
+    @property
+    def count(self) -> Optional[int]:
+        return self._count
+
+    @property
+    def write(self) -> bool:
+        return self._write
+
+    @property
+    def timeout(self) -> Optional[float]:
+        return self._timeout
 
     def __enter__(self) -> Any:
-        if self.timeout is not None:
-            return self._enter_timed()
-        status = _ctypes_acquire(self._token, self.start, self.count, self.write)
-        if status != DONE:
-            self._refused(status)
-        return self
+        try:
+            state = self._state
+        except AttributeError:
+            raise TypeError("the LockGuard was not initialised") from None
+        if state != _NEW:
+            self._misused()
+        self._state = _ENTERING
+        try:
+            if self._timeout is not None:
+                entered = self._enter_timed()
+            else:
+                status = _ctypes_acquire(self._token, self._start, self._count, self._write)
+                if status != DONE:
+                    self._refused(status)
+                entered = self
+        except BaseException:
+            self._state = _NEW
+            raise
+        self._state = _HELD
+        return entered
 
     def __exit__(self, *exc: object) -> None:
-        status = _ctypes_release(self._token, self.start, self.count)
+        try:
+            state = self._state
+        except AttributeError:
+            raise TypeError("the LockGuard was not initialised") from None
+        if state != _HELD:
+            self._misused()
+        self._state = _DONE
+        status = _ctypes_release(self._token, self._start, self._count)
         if status != DONE:
             self._refused(status)
 
@@ -203,6 +256,9 @@ class _Guard:
         raise NotImplementedError  # the subclass's
 
     def _refused(self, status: Optional[int]) -> None:
+        raise NotImplementedError  # the subclass's
+
+    def _misused(self) -> None:
         raise NotImplementedError  # the subclass's
 
 
@@ -219,12 +275,13 @@ def _ctypes_guard(file: Any, token: int, start: Any, count: Any, write: Any) -> 
     if write.__class__ is not bool or not _ctypes_plain_range(start, count):
         return None
     guard: _Guard = _new_guard(_guard_class)
-    guard.file = file
-    guard.start = start
-    guard.count = count
-    guard.write = write
-    guard.timeout = None
+    guard._file = file
+    guard._start = start
+    guard._count = count
+    guard._write = write
+    guard._timeout = None
     guard._token = token
+    guard._state = _NEW
     return guard
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, List, NamedTuple, Optional, Tup
 from . import _fastlane as fast
 from ._errors import LockTimeoutError, reraise
 from ._native import locksfile as _gen
-from ._ranges import Start, checked_timeout, describe, index, span, timeout_of
+from ._ranges import Start, Timeout, checked_blocking_timeout, checked_timeout, describe, index, span
 
 __all__ = ["LocksFile", "LockGuard", "Mode", "Scope", "Held", "Holder"]
 
@@ -158,6 +158,11 @@ class LocksFile:
         return self._fair
 
     @property
+    def closed(self) -> bool:
+        """Whether the handle was closed (:meth:`close`, or leaving ``with LocksFile(...)``)."""
+        return bool(self._file.is_closed())
+
+    @property
     def writable(self) -> bool:
         """Whether write locks can be taken (the file opened read-write)."""
         return bool(self._file.is_writable())
@@ -177,14 +182,16 @@ class LocksFile:
         *,
         write: bool = False,
         blocking: bool = True,
-        timeout: Optional[float] = None,
+        timeout: Timeout = None,
     ) -> bool:
         """Takes ``count`` locks from ``start``, shared (``write=False``) or exclusive.
 
         Locks already held in the other mode are converted in place. All of the range or none of it.
         Blocks until it gets them (``True``), unless ``blocking=False`` (``False`` on conflict) or a
-        ``timeout`` in seconds is given (``False`` at the deadline, holding nothing new; ``math.inf``
-        waits as long as it takes). Ctrl-C while waiting raises ``KeyboardInterrupt`` promptly,
+        ``timeout`` is given, in seconds or as a ``datetime.timedelta`` (``False`` at the deadline,
+        holding nothing new; ``math.inf`` waits as long as it takes). A ``timeout`` with
+        ``blocking=False`` is a ``ValueError`` (:class:`InvalidTimeoutError`), as with
+        ``threading.Lock.acquire``. Ctrl-C while waiting raises ``KeyboardInterrupt`` promptly,
         holding nothing new; so does :class:`ClosedError` when another thread closes the handle.
 
         Raises :class:`DeadlockError` (``Scope.PROCESS``), :class:`NotWritableError`,
@@ -202,7 +209,8 @@ class LocksFile:
         if blocking.__class__ is not bool:
             raise TypeError(f"blocking must be a bool, not {type(blocking).__name__}")
         if timeout is not None:
-            return self._acquire_timed(first, number, write, timeout_of(timeout))  # type: ignore[arg-type]
+            seconds = checked_blocking_timeout(blocking, timeout)
+            return self._acquire_timed(first, number, write, seconds)  # type: ignore[arg-type]
         if not blocking:
             return self._try(first, number, write)
         self._acquire_blocking(first, number, write)
@@ -259,7 +267,7 @@ class LocksFile:
         raise RuntimeError("the native call failed without an error")  # pragma: no cover
 
     async def acquire_async(
-        self, start: Start, count: Optional[int] = 1, *, write: bool = False, timeout: Optional[float] = None
+        self, start: Start, count: Optional[int] = 1, *, write: bool = False, timeout: Timeout = None
     ) -> bool:
         """Like :meth:`acquire`, without blocking the event loop: the wait happens in a worker
         thread, in the kernel's queue. Cancelling the task stops the wait (within 0.1 s) and leaves
@@ -302,23 +310,21 @@ class LocksFile:
 
     # ----- guards -------------------------------------------------------------------------------
 
-    def read(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
+    def read(self, start: Start, count: Optional[int] = 1, *, timeout: Timeout = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks shared."""
         if timeout is None:
             guard: Optional[LockGuard] = _fast_guard(self, self._token, start, count, False)  # The common case.
             if guard is not None:
                 return guard
-        first, number = span(start, count)
-        return LockGuard(self, first, number, False, None if timeout is None else checked_timeout(timeout))
+        return LockGuard(self, start, count, False, timeout)
 
-    def write(self, start: Start, count: Optional[int] = 1, *, timeout: Optional[float] = None) -> "LockGuard":
+    def write(self, start: Start, count: Optional[int] = 1, *, timeout: Timeout = None) -> "LockGuard":
         """A context manager (``with`` or ``async with``) holding the locks exclusive."""
         if timeout is None:
             guard: Optional[LockGuard] = _fast_guard(self, self._token, start, count, True)  # The common case.
             if guard is not None:
                 return guard
-        first, number = span(start, count)
-        return LockGuard(self, first, number, True, None if timeout is None else checked_timeout(timeout))
+        return LockGuard(self, start, count, True, timeout)
 
     # ----- releasing ----------------------------------------------------------------------------
 
@@ -390,12 +396,17 @@ def _reopen(path: str, scope: Scope, fair: bool = False) -> LocksFile:
 class LockGuard(fast.GuardBase):
     """Holds a range while a ``with`` / ``async with`` block runs; releases exactly that range.
 
-    With a timeout, entering raises :class:`LockTimeoutError` if the locks cannot be had in time.
-    Attributes (read-only): ``file``, ``start``, ``count``, ``write``, ``timeout``.
+    Made by :meth:`LocksFile.read` and :meth:`LocksFile.write` (or ``LockGuard(file, start,
+    count=1, write=False, timeout=None)``, checked as they check). With a timeout, entering raises
+    :class:`LockTimeoutError` if the locks cannot be had in time. Single-use, like
+    ``contextlib.contextmanager``'s: entering one that is held, or was already used, raises
+    ``RuntimeError`` (take a new one for the next block); so does leaving one that is not held.
+    Attributes (read-only): ``file``, ``start``, ``count``, ``write``, ``timeout`` (seconds).
     """
 
-    # __init__(file, start, count, write, timeout), __enter__, __exit__ and the attributes are the
-    # base's: compiled into the library where it can be (see _fastlane), as they run on every use.
+    # __enter__, __exit__ and the attributes are the base's: compiled into the library where it
+    # can be (see _fastlane), as they run on every use. lf.read(i)/lf.write(i) make the common guard
+    # without calling __init__.
     __slots__ = ()
 
     file: LocksFile
@@ -406,6 +417,30 @@ class LockGuard(fast.GuardBase):
 
         def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None: ...
 
+    def __init__(self, file: LocksFile, start: Start, count: Optional[int] = 1, write: bool = False, timeout: Timeout = None) -> None:
+        if not isinstance(file, LocksFile):
+            raise TypeError(f"file must be a LocksFile, not {type(file).__name__}")
+        first, number = span(start, count)
+        if write.__class__ is not bool:
+            raise TypeError(f"write must be a bool, not {type(write).__name__}")
+        super().__init__(file, first, number, write, checked_timeout(timeout))
+
+    def __repr__(self) -> str:
+        mode = "write" if self.write else "read"
+        timeout = "" if self.timeout is None else f", timeout={self.timeout}"
+        state = ("new", "entering", "held", "used")[self._state]
+        return f"<LockGuard {mode} {describe(self.start, self.count)} of {self.file.path}{timeout}, {state}>"
+
+    def _misused(self) -> None:
+        """Raises why the guard cannot be entered or left now (a ``RuntimeError``)."""
+        state = self._state
+        if state == fast._ENTERING:
+            raise RuntimeError("this LockGuard is being entered (in another thread or task): a guard is entered once")
+        if state == fast._HELD:
+            raise RuntimeError("this LockGuard is already held: a guard is entered once; take another with read() or write()")
+        if state == fast._DONE:
+            raise RuntimeError("this LockGuard was already used: a guard is entered once; take another with read() or write()")
+        raise RuntimeError("this LockGuard is not held: it cannot be left before it is entered")
     def _timed_out(self) -> LockTimeoutError:
         mode = "write" if self.write else "read"
         return LockTimeoutError(
@@ -425,11 +460,22 @@ class LockGuard(fast.GuardBase):
         self.file._refused(status, self.start, self.count, self.write)
 
     async def __aenter__(self) -> "LockGuard":
-        if not await self.file.acquire_async(self.start, self.count, write=self.write, timeout=self.timeout):
-            raise self._timed_out()
+        if self._state != fast._NEW:
+            self._misused()
+        self._state = fast._ENTERING
+        try:
+            if not await self.file.acquire_async(self.start, self.count, write=self.write, timeout=self.timeout):
+                raise self._timed_out()
+        except BaseException:
+            self._state = fast._NEW
+            raise
+        self._state = fast._HELD
         return self
 
     async def __aexit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException], trace: Optional[TracebackType]) -> None:
+        if self._state != fast._HELD:
+            self._misused()
+        self._state = fast._DONE
         self.file._release_span(self.start, self.count)
 
 

@@ -4,6 +4,7 @@ every language (an ``InvalidRangeError`` or ``InvalidTimeoutError``, both ``Valu
 
 from __future__ import annotations
 
+import datetime
 import math
 import operator
 from typing import Optional, Tuple, Union
@@ -15,6 +16,10 @@ MAX_INDEX = 2**63 - 1
 """The largest lock index (the largest ``off_t``)."""
 
 Start = Union[int, range, str]
+
+Timeout = Union[float, datetime.timedelta, None]
+"""A timeout: seconds (an int or a float; ``math.inf`` for no limit), a ``datetime.timedelta``, or
+None for no limit."""
 
 _END = MAX_INDEX + 1
 
@@ -72,12 +77,15 @@ def index(value: object, name: str) -> int:
 
 
 def timeout_of(value: object) -> Optional[float]:
-    """A timeout in seconds (None: no limit) as a float: ``inf`` for numbers too large for one.
-    Negative and NaN values go on to the library, which refuses them."""
+    """A timeout in seconds (None: no limit) as a float: ``inf`` for numbers too large for one; a
+    ``datetime.timedelta`` in its seconds. Negative and NaN values go on to the library, which
+    refuses them."""
     if value is None:
         return None
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds or None, not {type(value).__name__}")
+        raise TypeError(f"timeout must be a number of seconds, a datetime.timedelta or None, not {type(value).__name__}")
     try:
         return float(value)
     except OverflowError:
@@ -90,6 +98,19 @@ def checked_timeout(value: object) -> Optional[float]:
     if seconds is not None:
         try:
             _gen.check_timeout(seconds)
+        except _gen.LocksFileError as error:
+            reraise(error)
+    return seconds
+
+
+def checked_blocking_timeout(blocking: bool, value: object) -> Optional[float]:
+    """A timeout as :func:`checked_timeout` gives it, for an acquire that waits only when
+    ``blocking``: the library refuses one given to a non-blocking acquire (as ``threading.Lock``
+    does, a ``ValueError``)."""
+    seconds = timeout_of(value)
+    if seconds is not None:
+        try:
+            _gen.check_blocking_timeout(blocking, seconds)
         except _gen.LocksFileError as error:
             reraise(error)
     return seconds
