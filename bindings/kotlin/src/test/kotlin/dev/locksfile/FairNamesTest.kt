@@ -40,6 +40,9 @@ class FairNamesTest {
         assertEquals(4_077_579_130_462_500_905L, LocksFile.indexOf("ünïcødé"))
         assertEquals(4_465_886_293_029_758_244L, LocksFile.indexOf(""))
         WorkerProcess(null).use { other -> assertEquals("2370090560691594753", other.ask("index-of dataset-42")) }
+        // The direct path (JNI) and the generated call compute it with the same Rust function.
+        val names = listOf("", "a", "dataset-42", "ünïcødé", "🔒 locks", "nul\u0000inside", "x".repeat(10_000), "job-\uDBFF\uDFFF")
+        for (name in names) assertEquals(dev.locksfile.ffi.indexOf(name).toLong(), LocksFile.indexOf(name), name.take(20))
         val method = LocksFile::class.java.getMethod("indexOf", String::class.java)
         assertTrue(Modifier.isStatic(method.modifiers) && method.returnType == Long::class.javaPrimitiveType, "$method")
     }
@@ -48,6 +51,8 @@ class FairNamesTest {
     fun `a name without a UTF-8 form is an IllegalArgumentException, taking nothing`() {
         val lone = "job-\uD800"
         assertFailsWith<IllegalArgumentException> { LocksFile.indexOf(lone) }
+        assertFailsWith<IllegalArgumentException> { LocksFile.indexOf("\uDC00-job") }
+        assertFailsWith<java.nio.charset.CharacterCodingException> { dev.locksfile.ffi.indexOf(lone) } // the generated path refuses it too
         LocksFile.open(path.path).use { locks ->
             assertFailsWith<IllegalArgumentException> { locks.acquire(lone, LockMode.WRITE) }
             assertFailsWith<IllegalArgumentException> { locks.tryAcquire(lone, LockMode.READ) }
