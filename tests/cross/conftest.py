@@ -97,7 +97,7 @@ def pytest_runtest_makereport(item, call):
     params = item.callspec.params if hasattr(item, "callspec") else {}
     if "scenario" in params:
         record(RESULTS, ((params["a"], params["b"]), params["scenario"].name), report.failed)
-    elif "holder" in params and "waiter" in params:  # (test_crash; other tests name a holder too)
+    elif "holder" in params and "waiter" in params:  # test_crash's pairs (other tests may name a holder)
         record(RESULTS, ((params["holder"], params["waiter"]), "crash"), report.failed)
     else:
         record(OTHERS, item.name, report.failed)

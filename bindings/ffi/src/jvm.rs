@@ -11,6 +11,10 @@
 //! calling thread's `JNIEnv` and its `FastLane` class, and this function binds the class's native
 //! methods to the functions of the image it is itself running from (`RegisterNatives`).
 //!
+//! One more entry point is the JVM's alone: [`index_of`], a name's lock index for the Kotlin layer's
+//! name forms, computed by `locksfile::index_of` as the UDL's `index_of` is (the generated call
+//! costs tens of microseconds, more than the lock it names).
+//!
 //! The table below is the Kotlin declarations' other half: `tests/fast_lane_copies.rs` checks its
 //! names and JNI signatures against `FastLane.kt`, and the C functions' parameters against both.
 
@@ -22,11 +26,26 @@ use crate::fast_lane::{locksfile_fast_acquire, locksfile_fast_acquire_timeout, l
 type JniEnv = *const *const *const c_void;
 /// A `jclass` (a local reference; only passed on to the JVM).
 type JClass = *mut c_void;
+/// A `jstring` (a local reference; only passed on to the JVM).
+type JString = *mut c_void;
 
-/// `RegisterNatives`' index in the JNI function table (the JNI specification's numbering).
+/// Indices in the JNI function table (the JNI specification's numbering).
+const GET_STRING_LENGTH: usize = 164;
 const REGISTER_NATIVES: usize = 215;
+const GET_STRING_REGION: usize = 220;
 
 type RegisterNatives = unsafe extern "system" fn(JniEnv, JClass, *const NativeMethod, i32) -> i32;
+type GetStringLength = unsafe extern "system" fn(JniEnv, JString) -> i32;
+type GetStringRegion = unsafe extern "system" fn(JniEnv, JString, i32, i32, *mut u16);
+
+/// The JNI function at `index` of `env`'s table, as the function type `F`.
+///
+/// # Safety
+/// `env` is a valid `JNIEnv` of the calling thread and `F` the type of the function at `index`.
+unsafe fn jni_function<F: Copy>(env: JniEnv, index: usize) -> F {
+    // SAFETY: as the caller promises; a function pointer and `*const c_void` have the same size.
+    unsafe { std::mem::transmute_copy(&*(*env).add(index)) }
+}
 
 /// A `JNINativeMethod`.
 #[repr(C)]
@@ -56,8 +75,22 @@ extern "system" fn release(_env: JniEnv, _class: JClass, token: i64, start: i64,
     locksfile_fast_release(token as u64, start as u64, count as u64, flags as u32)
 }
 
+/// `FastLane.locksfile_index_of(name)`: `locksfile::index_of` of the string's UTF-8 form (at least
+/// 2^61), or -1 when it has none (a lone surrogate; the generated path refuses such a string too).
+extern "system" fn index_of(env: JniEnv, _class: JClass, name: JString) -> i64 {
+    // SAFETY: the JVM calls this with its valid `JNIEnv` and a non-null string (Kotlin's parameter
+    // is a non-null `String`); the region read is the string's whole length, into a buffer of it.
+    let units = unsafe {
+        let length = jni_function::<GetStringLength>(env, GET_STRING_LENGTH)(env, name);
+        let mut units = vec![0u16; usize::try_from(length).unwrap_or(0)];
+        jni_function::<GetStringRegion>(env, GET_STRING_REGION)(env, name, 0, length, units.as_mut_ptr());
+        units
+    };
+    String::from_utf16(&units).map_or(-1, |name| locksfile::index_of(&name) as i64)
+}
+
 /// The Kotlin `FastLane` object's native methods (name, JNI signature) and the functions behind them.
-fn methods() -> [NativeMethod; 3] {
+fn methods() -> [NativeMethod; 4] {
     let method = |name: &'static [u8], signature: &'static [u8], function: *mut c_void| NativeMethod {
         name: name.as_ptr().cast(),
         signature: signature.as_ptr().cast(),
@@ -67,6 +100,7 @@ fn methods() -> [NativeMethod; 3] {
         method(b"locksfile_fast_acquire\0", b"(JJJI)I\0", acquire as *mut c_void),
         method(b"locksfile_fast_acquire_timeout\0", b"(JJJID)I\0", acquire_timeout as *mut c_void),
         method(b"locksfile_fast_release\0", b"(JJJI)I\0", release as *mut c_void),
+        method(b"locksfile_index_of\0", b"(Ljava/lang/String;)J\0", index_of as *mut c_void),
     ]
 }
 
@@ -82,8 +116,5 @@ pub unsafe extern "C" fn locksfile_jni_register(env: JniEnv, class: JClass) -> i
     let methods = methods();
     // SAFETY: `env` points to the JVM's function table, whose entry REGISTER_NATIVES is
     // RegisterNatives with this signature; the names and signatures are NUL-terminated statics.
-    unsafe {
-        let register: RegisterNatives = std::mem::transmute(*(*env).add(REGISTER_NATIVES));
-        register(env, class, methods.as_ptr(), methods.len() as i32)
-    }
+    unsafe { jni_function::<RegisterNatives>(env, REGISTER_NATIVES)(env, class, methods.as_ptr(), methods.len() as i32) }
 }

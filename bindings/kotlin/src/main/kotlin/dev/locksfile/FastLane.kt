@@ -47,4 +47,7 @@ internal object FastLane {
     @JvmStatic external fun locksfile_fast_acquire_timeout(token: Long, start: Long, count: Long, flags: Int, timeoutSeconds: Double): Int
 
     @JvmStatic external fun locksfile_fast_release(token: Long, start: Long, count: Long, flags: Int): Int
+
+    /** The lock index of [name] (`locksfile::index_of`, as the UDL's `index_of`), or -1 when it has no UTF-8 form. */
+    @JvmStatic external fun locksfile_index_of(name: String): Long
 }

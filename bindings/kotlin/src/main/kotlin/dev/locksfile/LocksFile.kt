@@ -24,9 +24,12 @@ import dev.locksfile.ffi.OpenOptions as NativeOptions
  * ```
  *
  * Every function that acquires, releases or guards locks takes an index (`Long` or `Int`) or a range
- * (`LongRange` or `IntRange`, inclusive: `1..3` is locks 1, 2 and 3). From Java, [range] and
- * [rangeFrom] make the ranges, and a guard in try-with-resources releases:
+ * (`LongRange` or `IntRange`, inclusive: `1..3` is locks 1, 2 and 3), or a name (`String`): the lock
+ * [indexOf] that name, the same in every language. From Java, [range] and [rangeFrom] make the
+ * ranges, and a guard in try-with-resources releases:
  * `try (LockGuard guard = locks.write(LocksFile.range(1, 3))) { ... }`.
+ *
+ * A handle opened with `fair = true` prefers writers: see [open] and [isFair].
  *
  * **Close it.** The handle's lifetime is yours to end with [close] (or `use {}`): closing releases
  * every lock it holds. The garbage collector eventually frees a forgotten handle's native memory,
@@ -49,6 +52,12 @@ class LocksFile private constructor(
 ) : AutoCloseable {
     private val token: Long = native.fastLaneToken().toLong()
 
+    /**
+     * Whether the handle prefers writers (opened with `fair = true`): its waiting writer holds back
+     * new readers of fair handles. Its indices are below 2^62.
+     */
+    val isFair: Boolean = native.isFair()
+
     /** Whether write locks can be taken (the file opened read-write). */
     val isWritable: Boolean get() = native.isWritable()
 
@@ -63,6 +72,14 @@ class LocksFile private constructor(
          * Opens (or creates, with permission bits [mode] less the umask; never truncates) the lock
          * file at [path]: read-write, or read-only when it is not writable.
          *
+         * With [fair] (default false) the handle prefers writers: a waiting writer of a fair handle
+         * holds back new readers of fair handles, so that overlapping readers cannot starve it. Each
+         * fair acquire passes a gate byte (at 2^62 + index) first: three system calls instead of one.
+         * Handles that are not fair, and other programs, do not wait at the gates (they still exclude
+         * correctly). A handle that already holds a lock skips the gate. A fair handle's indices are
+         * below 2^62 (names fit): larger ones are [LocksFileException.InvalidRange], and a range to
+         * [MAX_INDEX] ends there.
+         *
          * @throws LocksFileException.NotFound when it is missing and [create] is false
          * @throws LocksFileException.MissingDirectory when its directory is missing
          * @throws LocksFileException.IsDirectory when [path] names a directory
@@ -70,17 +87,30 @@ class LocksFile private constructor(
          */
         @JvmStatic
         @JvmOverloads
-        fun open(path: String, scope: Scope = Scope.OPEN_FILE, create: Boolean = true, mode: Int = 420): LocksFile {
+        fun open(path: String, scope: Scope = Scope.OPEN_FILE, create: Boolean = true, mode: Int = 420, fair: Boolean = false): LocksFile {
             require(mode in 0..0xFFF) { "mode must be permission bits from 0 to 0o7777, got $mode" }
-            val native = converting { NativeLocksFile(path, NativeOptions(scope.toNative(), create, mode.toUInt())) }
+            val native = converting { NativeLocksFile(path, NativeOptions(scope.toNative(), create, mode.toUInt(), fair)) }
             return LocksFile(native, path, scope)
         }
 
         /** Opens the lock file at [path]; see the `String` overload. */
         @JvmStatic
         @JvmOverloads
-        fun open(path: Path, scope: Scope = Scope.OPEN_FILE, create: Boolean = true, mode: Int = 420): LocksFile =
-            open(path.toString(), scope, create, mode)
+        fun open(path: Path, scope: Scope = Scope.OPEN_FILE, create: Boolean = true, mode: Int = 420, fair: Boolean = false): LocksFile =
+            open(path.toString(), scope, create, mode, fair)
+
+        /**
+         * The lock index of [name]: 2^61 + (fmix64(fnv1a64(UTF-8 bytes)) >> 3), the same in every
+         * language and stable across versions, in a region of its own (2^61 to 2^62 - 1), away from
+         * numbered locks. Every function taking an index also takes a name and locks this index.
+         */
+        @JvmStatic
+        fun indexOf(name: String): Long {
+            // The direct path (a JNI call): the generated `indexOf` costs tens of microseconds.
+            val index = FastLane.locksfile_index_of(name)
+            require(index >= 0) { "a lock name must have a UTF-8 form, without lone surrogates: \"$name\"" }
+            return index
+        }
 
         /** The locks [first] to [last], both included: `first..last`, for Java (`LocksFile.range(1, 3)`). */
         @JvmStatic
@@ -109,6 +139,10 @@ class LocksFile private constructor(
     @Throws(InterruptedException::class)
     fun acquire(range: IntRange, mode: LockMode) = acquireBlocking(range.first.toLong(), Span.count(range), Span.INDEX or mode.flag())
 
+    /** Takes the lock of [name] ([indexOf]) in [mode], waiting as long as it takes. */
+    @Throws(InterruptedException::class)
+    fun acquire(name: String, mode: LockMode) = acquireBlocking(indexOf(name), 1, Span.INDEX or mode.flag())
+
     /** Takes every lock from [start] on in [mode], waiting as long as it takes. */
     @Throws(InterruptedException::class)
     fun acquireFrom(start: Long, mode: LockMode) = acquireBlocking(start, 0, Span.FROM or mode.flag())
@@ -124,6 +158,9 @@ class LocksFile private constructor(
 
     /** Takes [range] if no other owner is in the way: false on conflict. */
     fun tryAcquire(range: IntRange, mode: LockMode): Boolean = tryAcquire(range.first.toLong(), Span.count(range), Span.INDEX or mode.flag())
+
+    /** Takes the lock of [name] ([indexOf]) if no other owner is in the way: false on conflict. */
+    fun tryAcquire(name: String, mode: LockMode): Boolean = tryAcquire(indexOf(name), 1, Span.INDEX or mode.flag())
 
     /**
      * Takes lock [index], waiting at most [timeout] ([Duration.INFINITE]: no limit): false at the
@@ -156,6 +193,15 @@ class LocksFile private constructor(
     fun acquire(range: LongRange, mode: LockMode, timeout: java.time.Duration): Boolean =
         acquireTimed(range.first, Span.count(range), Span.INDEX or mode.flag(), timeout.toKotlinDuration())
 
+    /** Takes the lock of [name] ([indexOf]), waiting at most [timeout]: false at the deadline, holding nothing new. */
+    @Throws(InterruptedException::class)
+    fun acquire(name: String, mode: LockMode, timeout: Duration): Boolean = acquireTimed(indexOf(name), 1, Span.INDEX or mode.flag(), timeout)
+
+    /** Takes the lock of [name] ([indexOf]), waiting at most [timeout] (a `java.time.Duration`). */
+    @Throws(InterruptedException::class)
+    fun acquire(name: String, mode: LockMode, timeout: java.time.Duration): Boolean =
+        acquireTimed(indexOf(name), 1, Span.INDEX or mode.flag(), timeout.toKotlinDuration())
+
     /**
      * Takes [range] in [mode] without blocking the caller's dispatcher: the wait runs on
      * [Dispatchers.IO], in the kernel's queue. Cancellation ends the wait promptly and leaves nothing
@@ -175,6 +221,10 @@ class LocksFile private constructor(
     /** Takes lock [index] like the [LongRange] overload. */
     suspend fun acquireSuspending(index: Int, mode: LockMode, timeout: Duration? = null): Boolean =
         acquireSuspending(index.toLong(), 1, Span.INDEX or mode.flag(), timeout)
+
+    /** Takes the lock of [name] ([indexOf]) like the [LongRange] overload. */
+    suspend fun acquireSuspending(name: String, mode: LockMode, timeout: Duration? = null): Boolean =
+        acquireSuspending(indexOf(name), 1, Span.INDEX or mode.flag(), timeout)
 
     private suspend fun acquireSuspending(start: Long, count: Long, flags: Int, timeout: Duration?): Boolean {
         // A try on the caller's thread; with the caller's timeout (at most 0), so the core checks it first.
@@ -210,6 +260,10 @@ class LocksFile private constructor(
     @Throws(InterruptedException::class)
     fun read(range: IntRange): LockGuard = guard(range.first.toLong(), Span.count(range), Span.INDEX or LockMode.READ.flag())
 
+    /** Takes the lock of [name] ([indexOf]) shared; the guard releases it. */
+    @Throws(InterruptedException::class)
+    fun read(name: String): LockGuard = guard(indexOf(name), 1, Span.INDEX or LockMode.READ.flag())
+
     /** Takes lock [index] exclusive; the guard releases it (`use {}`, try-with-resources). */
     @Throws(InterruptedException::class)
     fun write(index: Long): LockGuard = guard(index, 1, Span.INDEX or LockMode.WRITE.flag())
@@ -225,6 +279,10 @@ class LocksFile private constructor(
     /** Takes [range] exclusive; the guard releases it. */
     @Throws(InterruptedException::class)
     fun write(range: IntRange): LockGuard = guard(range.first.toLong(), Span.count(range), Span.INDEX or LockMode.WRITE.flag())
+
+    /** Takes the lock of [name] ([indexOf]) exclusive; the guard releases it. */
+    @Throws(InterruptedException::class)
+    fun write(name: String): LockGuard = guard(indexOf(name), 1, Span.INDEX or LockMode.WRITE.flag())
 
     // The with-functions hold the locks without a guard object (nothing to allocate, whether or not
     // the JIT inlines far enough to drop one), releasing them as `use {}` closes a guard.
@@ -251,6 +309,10 @@ class LocksFile private constructor(
     @Throws(InterruptedException::class)
     inline fun <T> withReadLock(range: IntRange, action: () -> T): T = withReadLock(range.toLongRange(), action)
 
+    /** Runs [action] holding the lock of [name] ([indexOf]) shared. */
+    @Throws(InterruptedException::class)
+    inline fun <T> withReadLock(name: String, action: () -> T): T = withReadLock(indexOf(name), action)
+
     /** Runs [action] holding lock [index] exclusive, releasing it on every exit path. */
     @Throws(InterruptedException::class)
     inline fun <T> withWriteLock(index: Long, action: () -> T): T {
@@ -273,6 +335,10 @@ class LocksFile private constructor(
     @Throws(InterruptedException::class)
     inline fun <T> withWriteLock(range: IntRange, action: () -> T): T = withWriteLock(range.toLongRange(), action)
 
+    /** Runs [action] holding the lock of [name] ([indexOf]) exclusive. */
+    @Throws(InterruptedException::class)
+    inline fun <T> withWriteLock(name: String, action: () -> T): T = withWriteLock(indexOf(name), action)
+
     // ----- releasing ---------------------------------------------------------------------------
 
     /** Releases lock [index] (idempotent). */
@@ -286,6 +352,9 @@ class LocksFile private constructor(
 
     /** Releases whatever this handle holds in [range]. */
     fun release(range: IntRange) = release(range.first.toLong(), Span.count(range), Span.INDEX)
+
+    /** Releases the lock of [name] ([indexOf]) (idempotent). */
+    fun release(name: String) = release(indexOf(name), 1, Span.INDEX)
 
     /** Releases every lock from [start] on. */
     fun releaseFrom(start: Long) = release(start, 0, Span.FROM)
@@ -304,6 +373,9 @@ class LocksFile private constructor(
     /** The mode this handle holds lock [index] in, or null. */
     fun modeOf(index: Int): LockMode? = modeOf(index.toLong())
 
+    /** The mode this handle holds the lock of [name] ([indexOf]) in, or null. */
+    fun modeOf(name: String): LockMode? = modeOf(indexOf(name))
+
     /** The locks other owners hold overlapping [range] (default: all), with their processes. */
     @JvmOverloads
     fun holders(range: LongRange = 0L..MAX_INDEX): List<Holder> {
@@ -316,6 +388,9 @@ class LocksFile private constructor(
     /** The locks other owners hold overlapping [range], with their processes. */
     fun holders(range: IntRange): List<Holder> = holders(range.toLongRange())
 
+    /** The locks other owners hold overlapping the lock of [name] ([indexOf]), with their processes. */
+    fun holders(name: String): List<Holder> = indexOf(name).let { index -> holders(index..index) }
+
     /** Whether the path no longer names the open file (deleted or replaced). */
     fun isStale(): Boolean = converting { native.isStale() }
 
@@ -327,7 +402,7 @@ class LocksFile private constructor(
      */
     override fun close() = converting { native.closeFile() }
 
-    override fun toString() = "LocksFile($path, $scope)"
+    override fun toString() = if (isFair) "LocksFile($path, $scope, fair)" else "LocksFile($path, $scope)"
 
     // ----- the direct call path ----------------------------------------------------------------
     // A span travels as three primitives, never as an object: `start`, `count` and `flags` as

@@ -13,12 +13,14 @@ import kotlin.time.Duration.Companion.milliseconds
 /**
  * The Kotlin worker of the project's tests: holds locks through this library as commanded on
  * stdin, one reply line per command on stdout. The protocol is in tests/README.md (the Rust,
- * Python and Swift workers speak it too). This worker's own extra, with plain `java.nio` only (this
- * library untouched): `channel-open PATH`, `channel-lock read|write RANGE try|block`,
- * `channel-release RANGE`.
+ * Python and Swift workers speak it too), with fair handles and names: `open PATH open-file+fair`,
+ * `name:NAME` ranges (through this library's name API), `index-of NAME`, `keep-reading` and
+ * `stop-reading`. This worker's own extra, with plain `java.nio` only (this library untouched):
+ * `channel-open PATH`, `channel-lock read|write RANGE try|block`, `channel-release RANGE`.
  */
 object Worker {
     private var file: LocksFile? = null
+    private var reading: KeepReading? = null
     private var channel: FileChannel? = null
     private val channelLocks = mutableMapOf<String, FileLock>()
 
@@ -58,15 +60,41 @@ object Worker {
     }
 
     private fun bounded(text: String): LongRange {
+        if (text.startsWith(NAME)) throw ProtocolException("needs numbered counters (a data slot per index), not $text")
         if (range(text).second == null) throw ProtocolException("needs a bounded range, not $text")
         return span(text)
     }
+
+    /** A RANGE of the protocol: `name:NAME` for the lock of a name, else indices as [span] reads them. */
+    private sealed interface Target
+
+    private data class Named(val name: String) : Target
+
+    private data class Indices(val range: LongRange) : Target
+
+    private const val NAME = "name:"
+
+    private fun target(text: String): Target = if (text.startsWith(NAME)) Named(text.removePrefix(NAME)) else Indices(span(text))
 
     private fun handle(words: List<String>): String {
         when (words[0]) {
             "pid" -> return ProcessHandle.current().pid().toString()
             "open" -> {
-                file = LocksFile.open(words[1], if (words[2] == "process") Scope.PROCESS else Scope.OPEN_FILE)
+                val fair = words[2].endsWith("+fair")
+                val scope = when (words[2].removeSuffix("+fair")) {
+                    "process" -> Scope.PROCESS
+                    "open-file" -> Scope.OPEN_FILE
+                    else -> throw ProtocolException("bad scope ${words[2]}")
+                }
+                file = LocksFile.open(words[1], scope, fair = fair)
+                return "ok"
+            }
+            "index-of" -> return LocksFile.indexOf(words[1]).toString()
+            "stop-reading" -> {
+                reading?.let { keep ->
+                    reading = null
+                    keep.stop()
+                }
                 return "ok"
             }
             "close" -> {
@@ -95,21 +123,49 @@ object Worker {
         }
         val f = file ?: throw ProtocolException("no file is open")
         return when (words[0]) {
+            "keep-reading" -> {
+                if (reading != null) throw ProtocolException("already reading")
+                val (index, seed, min, max) = words.subList(1, 5)
+                reading = KeepReading.start(f.path, index.toLong(), seed.toULong(), min.toLong(), max.toLong())
+                "ok"
+            }
             "acquire" -> {
                 val mode = if (words[1] == "write") LockMode.WRITE else LockMode.READ
-                val span = span(words[2])
+                val target = target(words[2])
                 when {
-                    words[3] == "block" -> { f.acquire(span, mode); "ok" }
-                    words[3] == "try" -> if (f.tryAcquire(span, mode)) "ok" else "busy"
+                    words[3] == "block" -> {
+                        when (target) {
+                            is Named -> f.acquire(target.name, mode)
+                            is Indices -> f.acquire(target.range, mode)
+                        }
+                        "ok"
+                    }
+                    words[3] == "try" -> {
+                        val ok = when (target) {
+                            is Named -> f.tryAcquire(target.name, mode)
+                            is Indices -> f.tryAcquire(target.range, mode)
+                        }
+                        if (ok) "ok" else "busy"
+                    }
                     words[3].startsWith("timeout=") -> {
+                        val timeout = words[3].substringAfter("=").toLong().milliseconds
                         val began = System.nanoTime()
-                        val ok = f.acquire(span, mode, words[3].substringAfter("=").toLong().milliseconds)
+                        val ok = when (target) {
+                            is Named -> f.acquire(target.name, mode, timeout)
+                            is Indices -> f.acquire(target.range, mode, timeout)
+                        }
                         if (ok) "ok" else "timeout ${(System.nanoTime() - began) / 1_000_000}"
                     }
                     else -> throw ProtocolException("bad wait ${words[3]}")
                 }
             }
-            "release" -> { f.release(span(words[1])); "ok" }
+            "release" -> {
+                when (val target = target(words[1])) {
+                    is Named -> f.release(target.name)
+                    is Indices -> f.release(target.range)
+                }
+                "ok"
+            }
             "release-all" -> { f.releaseAll(); "ok" }
             "held" -> (listOf("held") + f.held().map { h ->
                 val r = when (h.count) { null -> "${h.start}.."; 1L -> "${h.start}"; else -> "${h.start}..${h.start + h.count}" }
@@ -178,6 +234,54 @@ object Worker {
         data.write((tracks + racer) * 8, total)
         Files.writeString(log, visits)
         return "ok $total $waits ${(System.nanoTime() - began) / 1_000_000}"
+    }
+
+    /**
+     * `keep-reading`: a thread that keeps lock [index] read-held through a fair handle of its own,
+     * taking it again as soon as it lets go, with seeded hold times (the formula is in
+     * tests/README.md). A daemon, so that `quit` ends the worker whatever it does.
+     */
+    private class KeepReading private constructor(private val locks: LocksFile, private val index: Long, seed: ULong, min: Long, max: Long) {
+        @Volatile private var stopping = false
+        private var failure: Throwable? = null
+        private val thread = Thread {
+            try {
+                var state = seed
+                while (true) {
+                    state = state * 6364136223846793005uL + 1442695040888963407uL
+                    Thread.sleep(min + ((state shr 33) % (max - min + 1).toULong()).toLong()) // the hold: the reader's work
+                    locks.release(index)
+                    if (stopping) break
+                    locks.acquire(index, LockMode.READ)
+                }
+            } catch (e: Throwable) {
+                failure = e
+            } finally {
+                locks.close()
+            }
+        }.apply { isDaemon = true; name = "keep-reading $index" }
+
+        /** Lets go once it holds no more, and ends; rethrows what ended it otherwise. */
+        fun stop() {
+            stopping = true
+            thread.join()
+            failure?.let { throw it }
+        }
+
+        companion object {
+            /** Returns once the thread's handle holds [index] the first time. */
+            fun start(path: String, index: Long, seed: ULong, min: Long, max: Long): KeepReading {
+                if (min < 0 || max < min) throw ProtocolException("bad hold times $min..$max")
+                val locks = LocksFile.open(path, fair = true)
+                try {
+                    locks.acquire(index, LockMode.READ)
+                } catch (e: Throwable) {
+                    locks.close()
+                    throw e
+                }
+                return KeepReading(locks, index, seed, min, max).also { it.thread.start() }
+            }
+        }
     }
 
     /** A data file of little-endian u64 slots (layout in tests/README.md), read and written in place. */

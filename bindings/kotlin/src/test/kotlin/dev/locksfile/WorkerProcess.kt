@@ -5,7 +5,7 @@ import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.TimeUnit
 
 /** A [Worker] in its own JVM, driven by a test: assertions about exclusion come from outside. */
-class WorkerProcess(path: File?, scope: Scope = Scope.OPEN_FILE) : AutoCloseable {
+class WorkerProcess(path: File?, scope: Scope = Scope.OPEN_FILE, fair: Boolean = false) : AutoCloseable {
     private val process: Process
     private val replies = LinkedBlockingQueue<String>()
 
@@ -19,7 +19,7 @@ class WorkerProcess(path: File?, scope: Scope = Scope.OPEN_FILE) : AutoCloseable
             process.inputStream.bufferedReader().forEachLine { replies.put(it) }
         }.apply { isDaemon = true }.start()
         if (path != null) {
-            val word = if (scope == Scope.PROCESS) "process" else "open-file"
+            val word = (if (scope == Scope.PROCESS) "process" else "open-file") + (if (fair) "+fair" else "")
             check(ask("open $path $word") == "ok")
         }
     }
