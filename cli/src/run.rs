@@ -25,15 +25,19 @@ pub fn run(file: &LocksFile, requests: &[Request], wait: Wait, conflict_code: i3
         }
     };
     let lost = |error: std::io::Error| Failure::new(EXIT_ERROR, format!("lost the command: {error}"));
-    // Signals that came while the command was being started are pending still: passed on now.
+    // Signals that came while the command was being started are pending still: passed on now,
+    // a terminal's too (one that came after take_all's last look but before the fork reached only
+    // this process; one that came in the microseconds after the fork reaches the command twice).
+    let mut first = true;
     loop {
         while let Some(received) = signals.next() {
-            // A terminal's signal reached the command through its process group already; a
+            // Later, a terminal's signal reached the command through its process group already; a
             // SIGCHLD means only that it is time to look.
-            if received.signal != libc::SIGCHLD && !received.from_terminal {
+            if received.signal != libc::SIGCHLD && (first || !received.from_terminal) {
                 let _ = sys::kill(child.id(), received.signal);
             }
         }
+        first = false;
         // Unreaped until here, so its pid cannot be another process's while we signal it.
         if sys::has_exited(child.id()).map_err(lost)? {
             break;

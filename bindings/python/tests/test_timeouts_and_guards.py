@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from conftest import wait_until, waiting_requests
 
-from pylocksfile import InvalidRangeError, InvalidTimeoutError, LockGuard, LocksFile, LockTimeoutError, _fastlane as fast, index_of
+from pylocksfile import InvalidRangeError, InvalidTimeoutError, LockGuard, LocksFile, LockTimeoutError, Mode, _fastlane as fast, index_of
 
 # ----- timedelta timeouts ----------------------------------------------------------------------
 
@@ -334,3 +334,16 @@ def test_an_uninitialised_guard_raises_instead_of_crashing():
 
 def test_the_implementation_under_test_is_named():
     assert fast.implementation in ("compiled", "ctypes")
+
+
+def test_a_guard_is_neither_copied_nor_pickled(lock_path):
+    import copy
+
+    lf = LocksFile(lock_path)
+    guard = lf.write(3)
+    with guard:
+        for attempt in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError):
+                attempt(guard)
+        assert lf.mode_of(3) is Mode.WRITE
+    assert lf.held() == []

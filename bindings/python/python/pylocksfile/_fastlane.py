@@ -198,6 +198,17 @@ class _Guard:
         self._token = token
         self._state = _NEW
 
+    # A copy would be a second guard of the same locks (its exit releasing the other's), and a
+    # pickle one of another handle: neither is a guard (as on the compiled path, a TypeError).
+    def __copy__(self) -> Any:
+        raise TypeError("a LockGuard cannot be copied")
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        raise TypeError("a LockGuard cannot be copied")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a LockGuard cannot be pickled")
+
     @property
     def file(self) -> Any:
         return self._file

@@ -193,6 +193,15 @@ class LocksFile private constructor(
     fun acquire(range: LongRange, mode: LockMode, timeout: java.time.Duration): Boolean =
         acquireTimed(range.first, Span.count(range), Span.INDEX or mode.flag(), timeout.toKotlinDuration())
 
+    /** Takes lock [index], waiting at most [timeout] (a `java.time.Duration`). */
+    @Throws(InterruptedException::class)
+    fun acquire(index: Int, mode: LockMode, timeout: java.time.Duration): Boolean = acquire(index.toLong(), mode, timeout)
+
+    /** Takes [range], waiting at most [timeout] (a `java.time.Duration`). */
+    @Throws(InterruptedException::class)
+    fun acquire(range: IntRange, mode: LockMode, timeout: java.time.Duration): Boolean =
+        acquireTimed(range.first.toLong(), Span.count(range), Span.INDEX or mode.flag(), timeout.toKotlinDuration())
+
     /** Takes the lock of [name] ([indexOf]), waiting at most [timeout]: false at the deadline, holding nothing new. */
     @Throws(InterruptedException::class)
     fun acquire(name: String, mode: LockMode, timeout: Duration): Boolean = acquireTimed(indexOf(name), 1, Span.INDEX or mode.flag(), timeout)

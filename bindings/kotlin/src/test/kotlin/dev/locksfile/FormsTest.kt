@@ -41,6 +41,7 @@ class FormsTest {
             "Int 4", 4L..4L, { f, m -> f.acquire(4, m) }, { f, m -> f.tryAcquire(4, m) }, { f, m -> f.acquire(4, m, 5.seconds) },
             { f, m -> f.acquireSuspending(4, m) }, { f, m -> if (m == LockMode.READ) f.read(4) else f.write(4) },
             { f, m, action -> if (m == LockMode.READ) f.withReadLock(4, action) else f.withWriteLock(4, action) }, { f -> f.release(4) },
+            javaTimed = { f, m -> f.acquire(4, m, java.time.Duration.ofSeconds(5)) },
         ),
         Form(
             "Long 4", 4L..4L, { f, m -> f.acquire(4L, m) }, { f, m -> f.tryAcquire(4L, m) }, { f, m -> f.acquire(4L, m, 5.seconds) },
@@ -52,6 +53,7 @@ class FormsTest {
             "IntRange 3..5", 3L..5L, { f, m -> f.acquire(3..5, m) }, { f, m -> f.tryAcquire(3..5, m) }, { f, m -> f.acquire(3..5, m, 5.seconds) },
             { f, m -> f.acquireSuspending(3..5, m) }, { f, m -> if (m == LockMode.READ) f.read(3..5) else f.write(3..5) },
             { f, m, action -> if (m == LockMode.READ) f.withReadLock(3..5, action) else f.withWriteLock(3..5, action) }, { f -> f.release(3..5) },
+            javaTimed = { f, m -> f.acquire(3..5, m, java.time.Duration.ofSeconds(5)) },
         ),
         Form(
             "LongRange 3..5", 3L..5L, { f, m -> f.acquire(3L..5L, m) }, { f, m -> f.tryAcquire(3L..5L, m) }, { f, m -> f.acquire(3L..5L, m, 5.seconds) },
