@@ -204,7 +204,7 @@ impl LocksFile {
     /// release its middle (nothing is released then).
     pub fn release(&self, range: impl IntoLockRange) -> Result<()> {
         let range = range.into_lock_range()?;
-        self.owner.release(self.view, if self.fair { fair_range(range)? } else { range })
+        self.owner.release(self.view, self.own(range)?)
     }
 
     /// Releases everything this handle holds.
@@ -241,7 +241,7 @@ impl LocksFile {
     /// [`Io`](crate::Error::Io) when `/proc/locks` cannot be read or the kernel refuses the query.
     pub fn holders(&self, range: impl IntoLockRange) -> Result<Vec<Holder>> {
         let range = range.into_lock_range()?;
-        holders(&self.owner, self.view, if self.fair { fair_range(range)? } else { range })
+        holders(&self.owner, self.view, self.own(range)?)
     }
 
     /// Whether the path no longer names the file this handle has open (deleted or replaced). Locks
@@ -303,6 +303,15 @@ impl LocksFile {
     pub fn try_lock(&self, range: impl IntoLockRange, mode: LockMode) -> Result<Option<LockGuard<'_>>> {
         let range = range.into_lock_range()?;
         Ok(self.try_acquire(range, mode)?.then(|| LockGuard::new(self, range, mode)))
+    }
+
+    /// `range` as this handle locks it: below the gates for a fair handle.
+    fn own(&self, range: LockRange) -> Result<LockRange> {
+        if self.fair {
+            fair_range(range)
+        } else {
+            Ok(range)
+        }
     }
 
     fn take(&self, range: LockRange, mode: LockMode, wait: Wait) -> Result<bool> {
