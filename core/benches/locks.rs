@@ -4,17 +4,20 @@
 //!    `F_OFD_SETLK` pair, with 0, 1, 100 and 10,000 disjoint locks already held on the file.
 //! 2. hand-off latency between two processes: from the holder's release to the waiter's return, for
 //!    the crate's blocking and timed acquire, a raw `F_OFD_SETLKW`, and a polling timed acquire
-//!    (sleep-and-retry, what most lock libraries do) for contrast.
+//!    (sleep-and-retry, what most lock libraries do) for contrast. The waiters' rounds take turns;
+//!    each release waits until the waiter is queued in the kernel (/proc/locks); the holder and the
+//!    waiters run on two different CPUs.
 //!
 //! With `LOCKSFILE_BENCH_JSON=PATH` it also writes what it measured there (`cargo make bench-rust`
 //! sets `target/bench/rust.json`): every batch, every hand-off round. The schema is described in
 //! `scripts/bench-report`, which draws the report from it.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Lines, Write};
 use std::os::fd::AsFd;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use locksfile::{LockMode, LocksFile};
@@ -23,11 +26,14 @@ use nix::fcntl::{fcntl, FcntlArg};
 const BATCHES: usize = 7;
 const BATCH_TIME: Duration = Duration::from_millis(60);
 const HANDOFF_ROUNDS: usize = 200;
+const HANDOFF_WARMUP_ROUNDS: usize = 20;
+/// How long a waiter may take to queue in the kernel before the bench fails.
+const HANDOFF_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("handoff-waiter") {
-        handoff_waiter(&args[2], Path::new(&args[3]));
+        handoff_waiter(&args[2], Path::new(&args[3]), args[4].parse().expect("a CPU number"));
         return;
     }
     let dir = std::env::temp_dir().join(format!("locksfile-bench-{}", std::process::id()));
@@ -250,15 +256,39 @@ fn now_ns() -> u128 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
 }
 
-/// The waiting process: for each round, says it is about to wait, waits for lock 0, and reports
-/// when it got it.
-fn handoff_waiter(variant: &str, path: &Path) {
+/// Runs this thread on `cpus` only.
+fn run_on(cpus: &[usize]) {
+    // SAFETY: `set` is a zero-initialised cpu_set_t, filled by CPU_SET and only read by the call.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &cpu in cpus {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0, "sched_setaffinity");
+    }
+}
+
+/// The CPUs this process may run on.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: `set` is zero-initialised and filled by the call; CPU_ISSET only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        assert_eq!(libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set), 0, "sched_getaffinity");
+        (0..libc::CPU_SETSIZE as usize).filter(|&cpu| libc::CPU_ISSET(cpu, &set)).collect()
+    }
+}
+
+/// The waiting process: pinned to `cpu`, for each round says it is about to wait, waits for lock
+/// 0, and reports when it got it.
+fn handoff_waiter(variant: &str, path: &Path, cpu: usize) {
+    run_on(&[cpu]);
     let locks = LocksFile::open(path).unwrap();
     let raw = File::options().read(true).write(true).open(path).unwrap();
     let mut out = std::io::stdout();
-    let mut go = std::io::stdin().lock().lines();
-    for _ in 0..HANDOFF_ROUNDS {
-        assert_eq!(go.next().unwrap().unwrap(), "go"); // the holder has the lock again
+    for go in std::io::stdin().lock().lines() {
+        assert_eq!(go.unwrap(), "go"); // the holder has the lock again
+        // The polling waiter never queues in the kernel: it says ready once its first try failed.
+        let polling = variant == "polling" && !locks.try_acquire(0, LockMode::Write).unwrap();
         writeln!(out, "ready").unwrap();
         out.flush().unwrap();
         match variant {
@@ -266,6 +296,7 @@ fn handoff_waiter(variant: &str, path: &Path) {
             "timed" => assert!(locks.acquire_timeout(0, LockMode::Write, Duration::from_secs(30)).unwrap()),
             "raw" => raw_set(&raw, libc::F_WRLCK, 0, true),
             "polling" => {
+                assert!(polling, "the holder had let go before the round");
                 while !locks.try_acquire(0, LockMode::Write).unwrap() {
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -283,48 +314,115 @@ fn handoff_waiter(variant: &str, path: &Path) {
     }
 }
 
-fn handoffs(dir: &Path) -> Vec<Handoff> {
-    println!("hand-off latency between two processes ({HANDOFF_ROUNDS} rounds; µs from release to the waiter's return)");
-    println!("{:>34} {:>10} {:>10} {:>10}", "waiter", "median", "p90", "vs raw");
-    let mut raw_median = None;
-    let mut waiters = Vec::new();
-    for (variant, label, kind) in [
-        ("raw", "raw F_OFD_SETLKW", "floor"),
-        ("blocking", "acquire (blocking)", "api"),
-        ("timed", "acquire_timeout (kernel wait)", "api"),
-        ("polling", "polling try + 1 ms sleep", "contrast"),
-    ] {
-        let path: PathBuf = dir.join(format!("handoff-{variant}"));
-        let holder = File::options().read(true).write(true).create(true).truncate(false).open(&path).unwrap();
+/// A waiter process and the holder's side of its lock file.
+struct Waiter {
+    variant: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    holder: File,
+    inode: u64,
+    child: Child,
+    go: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    micros: Vec<f64>,
+}
+
+impl Waiter {
+    fn start(variant: &'static str, label: &'static str, kind: &'static str, path: &Path, cpu: usize) -> Self {
+        let holder = File::options().read(true).write(true).create(true).truncate(false).open(path).unwrap();
+        let inode = holder.metadata().unwrap().ino();
         raw_set(&holder, libc::F_WRLCK, 0, false);
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["handoff-waiter", variant, path.to_str().unwrap()])
+            .args(["handoff-waiter", variant, path.to_str().unwrap(), &cpu.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut go = child.stdin.take().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut latencies = Vec::with_capacity(HANDOFF_ROUNDS);
-        for _ in 0..HANDOFF_ROUNDS {
-            writeln!(go, "go").unwrap();
-            go.flush().unwrap();
-            assert_eq!(lines.next().unwrap().unwrap(), "ready");
-            std::thread::sleep(Duration::from_millis(2)); // let the waiter enter its wait
-            let released = now_ns();
-            raw_set(&holder, libc::F_UNLCK, 0, false);
-            let got: u128 = lines.next().unwrap().unwrap().parse().unwrap();
-            latencies.push(got.saturating_sub(released) as f64 / 1000.0);
-            raw_set(&holder, libc::F_WRLCK, 0, true);
-        }
-        child.wait().unwrap();
-        let mut sorted = latencies.clone();
-        sorted.sort_by(f64::total_cmp);
-        let median = sorted[HANDOFF_ROUNDS / 2];
-        let p90 = sorted[HANDOFF_ROUNDS * 9 / 10];
-        let raw = *raw_median.get_or_insert(median);
-        println!("{label:>34} {median:>10.1} {p90:>10.1} {:>9.2}x", median / raw);
-        waiters.push(Handoff { name: label, kind, micros: latencies });
+        let go = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { variant, label, kind, holder, inode, child, go, lines, micros: Vec::with_capacity(HANDOFF_ROUNDS) }
     }
-    waiters
+
+    fn line(&mut self) -> String {
+        match self.lines.next() {
+            Some(line) => line.unwrap(),
+            None => panic!("{}: the waiter ended ({:?})", self.variant, self.child.wait()),
+        }
+    }
+
+    /// Whether a request waits in the kernel's queue for this file (/proc/locks: `->`, this inode).
+    fn queued(&self) -> bool {
+        let table = std::fs::read_to_string("/proc/locks").unwrap();
+        table.lines().any(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.len() > 6 && words[1] == "->" && words[6].rsplit(':').next() == Some(&self.inode.to_string())
+        })
+    }
+
+    /// One hand-off: the waiter queues in the kernel, the holder releases, the waiter returns; the
+    /// holder takes the lock back once the waiter has let go of it.
+    fn round(&mut self, record: bool) {
+        writeln!(self.go, "go").unwrap();
+        self.go.flush().unwrap();
+        assert_eq!(self.line(), "ready", "{}", self.variant);
+        let deadline = Instant::now() + HANDOFF_QUEUE_TIMEOUT;
+        while self.variant != "polling" && !self.queued() {
+            // A state, not a time: polled, with a pause that leaves the CPU to the waiter.
+            assert!(Instant::now() < deadline, "{}: the waiter never queued in the kernel", self.variant);
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let released = now_ns();
+        raw_set(&self.holder, libc::F_UNLCK, 0, false);
+        let got: u128 = self.line().parse().unwrap();
+        if record {
+            self.micros.push(got.saturating_sub(released) as f64 / 1000.0);
+        }
+        raw_set(&self.holder, libc::F_WRLCK, 0, false); // The waiter has let go: no wait here.
+    }
+
+    fn finish(mut self) -> Handoff {
+        drop(self.go);
+        assert!(self.child.wait().unwrap().success(), "{}: the waiter failed", self.variant);
+        Handoff { name: self.label, kind: self.kind, micros: self.micros }
+    }
+}
+
+/// Hand-off latency, the waiters' rounds taking turns (drift on the machine affects them alike);
+/// the holder on one CPU and every waiter on another, so that each hand-off wakes a waiter on the
+/// other CPU (left to the scheduler, some waiters settle on the holder's CPU and others not, and the
+/// two cases differ by tens of µs on a small machine, far more than the waiters do).
+fn handoffs(dir: &Path) -> Vec<Handoff> {
+    let cpus = allowed_cpus();
+    let (holder_cpu, waiter_cpu) = (cpus[0], cpus[cpus.len() - 1]);
+    println!(
+        "hand-off latency between two processes ({HANDOFF_ROUNDS} rounds each, interleaved, after {HANDOFF_WARMUP_ROUNDS}; \
+         holder on CPU {holder_cpu}, waiters on CPU {waiter_cpu}; µs from release to the waiter's return)"
+    );
+    println!("{:>34} {:>10} {:>10} {:>10}", "waiter", "median", "p90", "vs raw");
+    run_on(&[holder_cpu]);
+    let mut waiters: Vec<Waiter> = [
+        ("raw", "raw F_OFD_SETLKW", "floor"),
+        ("blocking", "acquire (blocking)", "api"),
+        ("timed", "acquire_timeout (kernel wait)", "api"),
+        ("polling", "polling try + 1 ms sleep", "contrast"),
+    ]
+    .into_iter()
+    .map(|(variant, label, kind)| Waiter::start(variant, label, kind, &dir.join(format!("handoff-{variant}")), waiter_cpu))
+    .collect();
+    for round in 0..HANDOFF_WARMUP_ROUNDS + HANDOFF_ROUNDS {
+        for turn in 0..waiters.len() {
+            let at = (round + turn) % waiters.len();
+            waiters[at].round(round >= HANDOFF_WARMUP_ROUNDS);
+        }
+    }
+    run_on(&cpus);
+    let results: Vec<Handoff> = waiters.into_iter().map(Waiter::finish).collect();
+    let raw = median(&results[0].micros);
+    for each in &results {
+        let mut sorted = each.micros.clone();
+        sorted.sort_by(f64::total_cmp);
+        let (median, p90) = (sorted[sorted.len() / 2], sorted[sorted.len() * 9 / 10]);
+        println!("{:>34} {median:>10.1} {p90:>10.1} {:>9.2}x", each.name, median / raw);
+    }
+    results
 }

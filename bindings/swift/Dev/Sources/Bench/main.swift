@@ -8,7 +8,8 @@
 //    (user + system), which leaves out the time the thread waited for a core on a loaded machine.
 // 2. hand-off latency between two processes: from the holder's release to the waiter's return, for
 //    a waiter blocked in `acquire` (blocking, timed, async) and in a raw F_OFD_SETLKW; rounds
-//    interleaved across the waiters.
+//    interleaved across the waiters, each release once the waiter is queued in the kernel
+//    (/proc/locks); the holder on one CPU and the waiters on another (util-linux `taskset`).
 //
 // `Bench count KIND N` runs N pairs of one kind, for `scripts/swift-instructions` (callgrind).
 import Foundation
@@ -19,6 +20,7 @@ import LocksfileFFI  // the direct path's C functions (a module of the package, 
 let batches = 15
 let batchSeconds = 0.1
 let handoffRounds = 200
+let handoffWarmupRounds = 20
 
 func ofd(_ fd: Int32, _ type: Int32, _ index: Int, wait: Bool = false) {
     var request = flock()
@@ -99,6 +101,39 @@ if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "handoff-waiter
 
 // MARK: Hand-off: the holder
 
+/// Runs util-linux `taskset` with `arguments`: its output.
+func taskset(_ arguments: String...) -> String {
+    let process = Process()
+    let output = Pipe()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+    process.arguments = arguments
+    process.standardOutput = output
+    try! process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    precondition(process.terminationStatus == 0, "taskset \(arguments): \(text)")
+    return text
+}
+
+/// The CPUs the main thread may run on, as taskset lists them ("0,1" or "0-1").
+func affinityList() -> String {
+    taskset("-p", "-c", String(getpid())).split(separator: ":").last!.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The CPUs the main thread may run on.
+func allowedCPUs() -> [Int] {
+    affinityList().split(separator: ",").flatMap { part -> [Int] in
+        let bounds = part.split(separator: "-").map { Int($0)! }
+        return Array(bounds.first!...bounds.last!)
+    }
+}
+
+// The holder on one CPU, every waiter on another: each hand-off then wakes a waiter on the other
+// CPU. Left to the scheduler, some waiters settle on the holder's CPU and others not, and the two
+// cases differ by tens of µs on a small machine, far more than the waiters do.
+let cpus = allowedCPUs()
+let (holderCPU, waiterCPU) = (cpus.first!, cpus.last!)
+
 /// A waiter process and the holder's side of its lock file.
 final class Waiter {
     let label: String
@@ -117,8 +152,10 @@ final class Waiter {
         precondition(fstat(holder, &status) == 0)
         inode = UInt64(status.st_ino)
         ofd(holder, Int32(F_WRLCK), 0)
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
-        process.arguments = ["handoff-waiter", variant, path]
+        // Pinned from its first instruction, so every thread it makes inherits the CPU.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+        let bench = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
+        process.arguments = ["-c", String(waiterCPU), bench, "handoff-waiter", variant, path]
         process.standardInput = input
         process.standardOutput = output
         try process.run()
@@ -150,7 +187,7 @@ final class Waiter {
 
     /// One hand-off: the waiter waits (queued in the kernel), the holder releases, the waiter
     /// returns; the holder takes the lock back once the waiter has let go.
-    func round() {
+    func round(record: Bool) {
         send("go")
         precondition(line() == "ready")
         let deadline = seconds(CLOCK_MONOTONIC) + 5
@@ -161,7 +198,7 @@ final class Waiter {
         let released = monotonicNanos()
         ofd(holder, Int32(F_UNLCK), 0)
         let got = UInt64(line())!
-        latencies.append(Double(Int64(bitPattern: got &- released)) / 1000)
+        if record { latencies.append(Double(Int64(bitPattern: got &- released)) / 1000) }
         ofd(holder, Int32(F_WRLCK), 0, wait: true)
     }
 
@@ -226,7 +263,8 @@ try locks.close()
 // MARK: Hand-off latency
 
 print()
-print("hand-off latency between two processes (\(handoffRounds) rounds, interleaved; µs from release to the waiter's return)")
+print("hand-off latency between two processes (\(handoffRounds) rounds each, interleaved, after \(handoffWarmupRounds); "
+    + "holder on CPU \(holderCPU), waiters on CPU \(waiterCPU); µs from release to the waiter's return)")
 print("\(padded("waiter", 42))     median        p90    vs raw")
 let waiters = try [
     ("raw", "raw F_OFD_SETLKW"),
@@ -234,9 +272,12 @@ let waiters = try [
     ("timed", "LocksFile.acquire(timeout:) (kernel wait)"),
     ("async", "await LocksFile.acquire (waiter pool)"),
 ].map { try Waiter($0.0, $0.1, dir.appendingPathComponent("handoff-\($0.0).lock").path) }
-for round in 0..<handoffRounds {
-    for turn in 0..<waiters.count { waiters[(round + turn) % waiters.count].round() }
+let cpusBefore = affinityList()
+_ = taskset("-p", "-c", String(holderCPU), String(getpid()))  // this (the main) thread only
+for round in 0..<handoffWarmupRounds + handoffRounds {
+    for turn in 0..<waiters.count { waiters[(round + turn) % waiters.count].round(record: round >= handoffWarmupRounds) }
 }
+_ = taskset("-p", "-c", cpusBefore, String(getpid()))
 var rawMedian = 0.0
 for waiter in waiters {
     waiter.finish()

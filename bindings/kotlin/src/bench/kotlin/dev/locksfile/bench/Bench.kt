@@ -25,7 +25,8 @@ import kotlinx.coroutines.runBlocking
  *    the release to the waiter's return, both read with `System.nanoTime` (CLOCK_MONOTONIC on Linux,
  *    so comparable across processes). The floor is a waiter blocked in `FileChannel.lock(0, 1,
  *    false)`; then `LocksFile.acquire` (blocking), with a timeout, and `acquireSuspending`. Rounds are
- *    interleaved across the waiters; a waiter is seen queued in /proc/locks before each release.
+ *    interleaved across the waiters; a waiter is seen queued in /proc/locks before each release;
+ *    the holder runs on one CPU and the waiters on another (util-linux `taskset`).
  */
 private const val BATCHES = 9
 private const val BATCH_NANOS = 100_000_000L
@@ -96,7 +97,8 @@ private class Waiter(val variant: String, val label: String, val kind: String, f
 
     init {
         val java = File(System.getProperty("java.home"), "bin/java").path
-        process = ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), "dev.locksfile.bench.BenchKt", "handoff-waiter", variant, file.path)
+        val pinned = listOf("taskset", "-c", WAITER_CPU.toString())
+        process = ProcessBuilder(pinned + listOf(java, "-cp", System.getProperty("java.class.path"), "dev.locksfile.bench.BenchKt", "handoff-waiter", variant, file.path))
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start()
         input = process.outputStream.bufferedWriter()
@@ -138,7 +140,49 @@ private class Waiter(val variant: String, val label: String, val kind: String, f
     }
 }
 
+/** The CPUs this JVM may run on (`taskset -p`: "pid N's current affinity list: 0,1"). */
+private fun allowedCpus(): String = taskset("-p", "-c", ProcessHandle.current().pid().toString()).substringAfterLast(':').trim()
+
+/** Runs util-linux `taskset` with `args`: its output. */
+private fun taskset(vararg args: String): String {
+    val process = ProcessBuilder(listOf("taskset") + args).redirectErrorStream(true).start()
+    val output = process.inputStream.bufferedReader().readText()
+    check(process.waitFor() == 0) { "taskset ${args.joinToString(" ")}: $output" }
+    return output
+}
+
+/** Every thread of this JVM on `cpus` (a taskset list). */
+private fun runOn(cpus: String) {
+    taskset("-a", "-p", "-c", cpus, ProcessHandle.current().pid().toString())
+}
+
+/** The holder's CPU and the waiters' (the first and last this JVM may use). */
+private val CPUS: List<Int> by lazy {
+    allowedCpus().split(',').flatMap { part ->
+        val bounds = part.split('-').map(String::toInt)
+        (bounds.first()..bounds.last()).toList()
+    }
+}
+private val HOLDER_CPU: Int get() = CPUS.first()
+private val WAITER_CPU: Int get() = CPUS.last()
+
+/**
+ * The waiters' rounds take turns (drift on the machine affects them alike); this JVM runs on one
+ * CPU and every waiter on another, so that each hand-off wakes a waiter on the other CPU (left to
+ * the scheduler, some waiters settle on the holder's CPU and others not, and the two cases differ by
+ * tens of µs on a small machine, far more than the waiters do).
+ */
 private fun handoff(dir: File): List<Waiter> {
+    val before = allowedCpus()
+    runOn(HOLDER_CPU.toString())
+    try {
+        return handoffPinned(dir)
+    } finally {
+        runOn(before)
+    }
+}
+
+private fun handoffPinned(dir: File): List<Waiter> {
     val waiters = listOf(
         Waiter("channel", "FileChannel.lock(0,1,false) (baseline)", "floor", File(dir, "handoff-channel.lock")),
         Waiter("blocking", "LocksFile.acquire (blocking)", "api", File(dir, "handoff-blocking.lock")),
@@ -196,7 +240,10 @@ fun main(args: Array<String>) {
     channel.close()
 
     println()
-    println("hand-off latency between two processes ($HANDOFF_ROUNDS rounds each, interleaved, after $HANDOFF_WARMUP_ROUNDS; µs from the holder's release to the waiter's return)")
+    println(
+        "hand-off latency between two processes ($HANDOFF_ROUNDS rounds each, interleaved, after $HANDOFF_WARMUP_ROUNDS; " +
+            "holder on CPU $HOLDER_CPU, waiters on CPU $WAITER_CPU; µs from the holder's release to the waiter's return)",
+    )
     val waiters = handoff(dir)
     val floorMedian = percentile(waiters.first().latencies, 0.5)
     println("%-48s %9s %9s %9s".format("waiter", "median", "p90", "vs base"))
