@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use locksfile::{LockMode, LocksFile};
 use nix::fcntl::{fcntl, FcntlArg};
 
-const BATCHES: usize = 7;
+const BATCHES: usize = 11;
 const BATCH_TIME: Duration = Duration::from_millis(60);
 const HANDOFF_ROUNDS: usize = 200;
 const HANDOFF_WARMUP_ROUNDS: usize = 20;

@@ -245,7 +245,7 @@ impl Owner {
         wait: Wait,
     ) -> Result<bool> {
         let (start, end) = (range.start(), range.raw_end());
-        if state.views.len() == 1 && state.views[0].id == view && state.waits.is_empty() {
+        if state.sole_view(view).is_some() && state.waits.is_empty() {
             // The common case: one view, no wait in flight. One request, converting in place, and
             // the record follows it exactly.
             if mode == LockMode::Write && !self.writable {
@@ -386,9 +386,22 @@ impl Owner {
     /// `Closed`; `NoLocksAvailable` when the kernel cannot split a lock to release part of it
     /// (nothing is released then).
     pub(crate) fn release(&self, view: ViewId, range: LockRange) -> Result<()> {
+        let (start, end) = (range.start(), range.raw_end());
         let mut state = self.state();
+        if let Some(only) = state.sole_view(view) {
+            // The common case, as in `release_locked`, with the view found once.
+            if !only.record.holds_any(start, end) {
+                return Ok(());
+            }
+            if state.parked.is_empty() && !state.waits_overlap(start, end) {
+                self.set(state.fd(), LockOp::Unlock, start, end, false)
+                    .map_err(|error| self.error(&state, error, range, LockMode::Read))?;
+                state.views[0].record.set(start, end, None);
+                return Ok(());
+            }
+        }
         self.check_open(&state, view)?;
-        self.release_locked(&mut state, view, range.start(), range.raw_end())
+        self.release_locked(&mut state, view, start, end)
     }
 
     /// Releases `[start, end)` for the open `view`, under the state lock.
@@ -692,6 +705,14 @@ fn op(mode: LockMode) -> LockOp {
 }
 
 impl State {
+    /// `view`, when it is the owner's only one (the common case, which the hot paths take).
+    fn sole_view(&self, view: ViewId) -> Option<&View> {
+        match self.views.as_slice() {
+            [only] if only.id == view => Some(only),
+            _ => None,
+        }
+    }
+
     fn position(&self, view: ViewId) -> Option<usize> {
         self.views.iter().position(|v| v.id == view)
     }

@@ -27,13 +27,22 @@ impl LockRecord {
     }
 
     /// Sets `[start, end)` to `mode` (`None`: not held), splitting and merging like the kernel.
+    #[inline]
     pub(crate) fn set(&mut self, start: u64, end: u64, mode: Option<LockMode>) {
         debug_assert!(start < end);
-        // The common cases first: a first run taken, everything held given back.
+        // The common cases first, inline: a first run taken, everything held given back.
         match (self.runs.as_slice(), mode) {
-            ([], Some(mode)) => return self.runs.push((start, end, mode)),
-            (&[(only_start, only_end, _)], None) if start <= only_start && only_end <= end => return self.runs.clear(),
-            _ => {}
+            ([], Some(mode)) if self.runs.capacity() > 0 => self.runs.push((start, end, mode)),
+            (&[(only_start, only_end, _)], None) if start <= only_start && only_end <= end => self.runs.clear(),
+            _ => self.set_general(start, end, mode),
+        }
+    }
+
+    /// [`Self::set`], every case.
+    #[inline(never)]
+    fn set_general(&mut self, start: u64, end: u64, mode: Option<LockMode>) {
+        if let ([], Some(mode)) = (self.runs.as_slice(), mode) {
+            return self.runs.push((start, end, mode));
         }
         let (mut first, mut last) = self.overlap(start, end);
         // What replaces runs[first..last]: the head and tail that stick out, and the new run.

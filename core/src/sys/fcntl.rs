@@ -76,18 +76,89 @@ pub(crate) fn set_lock(
         (LockKind::Classic, false) => libc::F_SETLK,
         (LockKind::Classic, true) => libc::F_SETLKW,
     };
-    // The system call itself (glibc's fcntl wrapper adds its argument juggling to every call).
     // SAFETY: a lock command with a pointer to a valid, fully initialised `flock` on a descriptor
     // the caller keeps open; the kernel only reads the structure.
-    if unsafe { libc::syscall(libc::SYS_fcntl, fd.as_raw_fd(), command, &request as *const libc::flock) } == 0 {
+    let errno = unsafe { fcntl_lock(fd.as_raw_fd(), command, &request) };
+    if errno == 0 {
         return Ok(());
     }
-    match io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+    match errno {
         libc::EAGAIN | libc::EACCES if !wait => Err(SetError::Conflict),
         libc::EINTR => Err(SetError::Interrupted),
         libc::EDEADLK => Err(SetError::Deadlock),
         libc::ENOLCK => Err(SetError::NoLocks),
         errno => Err(SetError::Other(io::Error::from_raw_os_error(errno))),
+    }
+}
+
+/// The `fcntl` system call with a lock command: 0, or the error number.
+///
+/// On x86-64 and AArch64 the instruction itself, as rustix makes its calls: glibc's `fcntl`
+/// wrapper sorts its variadic arguments by command and `syscall()` shuffles registers and goes
+/// through `errno`, together a tenth of an uncontended pair's time in user space.
+///
+/// # Safety
+/// `command` is a lock command (`F_SETLK`, `F_SETLKW`, `F_OFD_SETLK`, `F_OFD_SETLKW`) and
+/// `request` a valid, fully initialised `flock` (the kernel only reads it). `fd` may be any number:
+/// a closed one is `EBADF`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn fcntl_lock(fd: RawFd, command: libc::c_int, request: *const libc::flock) -> libc::c_int {
+    let result: isize;
+    // SAFETY: the Linux x86-64 system call convention: number and result in rax, arguments in rdi,
+    // rsi, rdx; the kernel clobbers rcx and r11 and no other register, and uses no user stack.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") libc::SYS_fcntl as isize => result,
+            in("rdi") fd as isize,
+            in("rsi") command as isize,
+            in("rdx") request,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack, preserves_flags),
+        );
+    }
+    errno_of(result)
+}
+
+/// See the x86-64 version.
+#[cfg(target_arch = "aarch64")]
+unsafe fn fcntl_lock(fd: RawFd, command: libc::c_int, request: *const libc::flock) -> libc::c_int {
+    let result: isize;
+    // SAFETY: the Linux AArch64 system call convention: number in x8, arguments in x0..x2, the
+    // result in x0; `svc 0` clobbers no other register and uses no user stack.
+    unsafe {
+        std::arch::asm!(
+            "svc 0",
+            in("x8") libc::SYS_fcntl as isize,
+            inlateout("x0") fd as isize => result,
+            in("x1") command as isize,
+            in("x2") request,
+            options(nostack, preserves_flags),
+        );
+    }
+    errno_of(result)
+}
+
+/// See the x86-64 version: elsewhere through `syscall()` and `errno`.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+unsafe fn fcntl_lock(fd: RawFd, command: libc::c_int, request: *const libc::flock) -> libc::c_int {
+    // SAFETY: as the caller promises.
+    if unsafe { libc::syscall(libc::SYS_fcntl, fd, command, request) } == 0 {
+        0
+    } else {
+        io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    }
+}
+
+/// The error number of a raw system call's result: Linux returns `-errno` (from -4095 to -1).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn errno_of(result: isize) -> libc::c_int {
+    if (-4095..0).contains(&result) {
+        // In range: the cast is lossless.
+        -result as libc::c_int
+    } else {
+        0
     }
 }
 
