@@ -306,6 +306,7 @@ impl LocksFile {
     }
 
     /// `range` as this handle locks it: below the gates for a fair handle.
+    #[inline]
     fn own(&self, range: LockRange) -> Result<LockRange> {
         if self.fair {
             fair_range(range)
@@ -314,6 +315,7 @@ impl LocksFile {
         }
     }
 
+    #[inline]
     fn take(&self, range: LockRange, mode: LockMode, wait: Wait) -> Result<bool> {
         if self.fair {
             self.owner.acquire_fair(self.view, fair_range(range)?, mode, wait)

@@ -27,6 +27,7 @@ impl LockRange {
     ///
     /// # Errors
     /// [`Error::InvalidRange`] when `index` is larger than [`MAX_INDEX`].
+    #[inline]
     pub fn index(index: u64) -> Result<Self> {
         Self::new(index, 1)
     }
@@ -36,6 +37,7 @@ impl LockRange {
     /// # Errors
     /// [`Error::InvalidRange`] when `count` is 0 or the last index `start + count - 1` is larger
     /// than [`MAX_INDEX`].
+    #[inline]
     pub fn new(start: u64, count: u64) -> Result<Self> {
         match start.checked_add(count.wrapping_sub(1)) {
             Some(last) if count >= 1 && last < MAX_INDEX => Ok(Self { start, end: last + 1 }),
@@ -173,12 +175,14 @@ pub trait IntoLockRange {
 }
 
 impl IntoLockRange for LockRange {
+    #[inline]
     fn into_lock_range(self) -> Result<LockRange> {
         Ok(self)
     }
 }
 
 impl IntoLockRange for u64 {
+    #[inline]
     fn into_lock_range(self) -> Result<LockRange> {
         LockRange::index(self)
     }

@@ -91,7 +91,18 @@ fn with_file(token: u64, call: impl FnOnce(&locksfile::LocksFile) -> Outcome) ->
 }
 
 /// The range `start`, `count` and `flags` describe, validated by the core.
+#[inline]
 pub(crate) fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, locksfile::Error> {
+    if flags & (LOCKSFILE_START_SIGNED | LOCKSFILE_TO_END) == 0 {
+        LockRange::new(start, count) // The common case, inline.
+    } else {
+        other_range(start, count, flags)
+    }
+}
+
+/// [`range`] of an open-ended range or a signed start.
+#[inline(never)]
+fn other_range(start: u64, count: u64, flags: u32) -> Result<LockRange, locksfile::Error> {
     match flags & (LOCKSFILE_START_SIGNED | LOCKSFILE_TO_END) {
         0 => LockRange::new(start, count),
         LOCKSFILE_TO_END => LockRange::from_start(start),

@@ -128,11 +128,6 @@ func allowedCPUs() -> [Int] {
     }
 }
 
-// The holder on one CPU, every waiter on another: each hand-off then wakes a waiter on the other
-// CPU. Left to the scheduler, some waiters settle on the holder's CPU and others not, and the two
-// cases differ by tens of µs on a small machine, far more than the waiters do.
-let cpus = allowedCPUs()
-let (holderCPU, waiterCPU) = (cpus.first!, cpus.last!)
 
 /// A waiter process and the holder's side of its lock file.
 final class Waiter {
@@ -262,6 +257,11 @@ try locks.close()
 
 // MARK: Hand-off latency
 
+// The holder on one CPU, every waiter on another: each hand-off then wakes a waiter on the other
+// CPU. Left to the scheduler, some waiters settle on the holder's CPU and others not, and the two
+// cases differ by tens of µs on a small machine, far more than the waiters do.
+let cpus = allowedCPUs()
+let (holderCPU, waiterCPU) = (cpus.first!, cpus.last!)
 print()
 print("hand-off latency between two processes (\(handoffRounds) rounds each, interleaved, after \(handoffWarmupRounds); "
     + "holder on CPU \(holderCPU), waiters on CPU \(waiterCPU); µs from release to the waiter's return)")
