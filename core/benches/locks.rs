@@ -361,10 +361,15 @@ impl Waiter {
 
     /// One hand-off: the waiter queues in the kernel, the holder releases, the waiter returns; the
     /// holder takes the lock back once the waiter has let go of it.
-    fn round(&mut self, record: bool) {
+    fn round(&mut self, round: usize, record: bool) {
         writeln!(self.go, "go").unwrap();
         self.go.flush().unwrap();
         assert_eq!(self.line(), "ready", "{}", self.variant);
+        if self.variant == "polling" {
+            // It sleeps 1 ms between tries: the release falls at a phase of that sleep swept
+            // evenly over the rounds (released at once, every round would wait a whole sleep).
+            std::thread::sleep(Duration::from_micros((round as u64 * 37 % 100) * 10));
+        }
         let deadline = Instant::now() + HANDOFF_QUEUE_TIMEOUT;
         while self.variant != "polling" && !self.queued() {
             // A state, not a time: polled, with a pause that leaves the CPU to the waiter.
@@ -412,7 +417,7 @@ fn handoffs(dir: &Path) -> Vec<Handoff> {
     for round in 0..HANDOFF_WARMUP_ROUNDS + HANDOFF_ROUNDS {
         for turn in 0..waiters.len() {
             let at = (round + turn) % waiters.len();
-            waiters[at].round(round >= HANDOFF_WARMUP_ROUNDS);
+            waiters[at].round(round, round >= HANDOFF_WARMUP_ROUNDS);
         }
     }
     run_on(&cpus);
