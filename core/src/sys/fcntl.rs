@@ -212,3 +212,64 @@ pub(crate) fn get_lock(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(l_type: libc::c_int, start: i64, len: i64, pid: i32) -> libc::flock {
+        libc::flock { l_type: l_type as libc::c_short, l_whence: libc::SEEK_SET as libc::c_short, l_start: start, l_len: len, l_pid: pid }
+    }
+
+    /// The error number glibc's `syscall()` reports for the same request.
+    fn through_libc(fd: RawFd, command: libc::c_int, request: &libc::flock) -> libc::c_int {
+        // SAFETY: a lock command with a valid `flock`; a bad descriptor is EBADF.
+        if unsafe { libc::syscall(libc::SYS_fcntl, fd, command, request as *const libc::flock) } == 0 {
+            0
+        } else {
+            io::Error::last_os_error().raw_os_error().expect("an error number")
+        }
+    }
+
+    #[test]
+    fn the_lock_call_reports_the_error_numbers_libc_reports() {
+        let dir = std::env::temp_dir().join(format!("locksfile-fcntl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lock");
+        let first = std::fs::File::options().read(true).write(true).create(true).truncate(false).open(&path).unwrap();
+        let second = std::fs::File::options().read(true).write(true).open(&path).unwrap();
+        let read_only = std::fs::File::options().read(true).open(&path).unwrap();
+        let (a, b, r) = (first.as_raw_fd(), second.as_raw_fd(), read_only.as_raw_fd());
+        // In order: each case leaves the state the next expects (both calls of a case agree on it).
+        let cases = [
+            (-1, libc::F_OFD_SETLK, request(libc::F_WRLCK, 0, 1, 0), libc::EBADF),
+            (a, 99_999, request(libc::F_WRLCK, 0, 1, 0), libc::EINVAL),
+            (a, libc::F_OFD_SETLK, request(99, 0, 1, 0), libc::EINVAL),
+            (a, libc::F_OFD_SETLK, request(libc::F_WRLCK, -5, 1, 0), libc::EINVAL),
+            (a, libc::F_OFD_SETLK, request(libc::F_WRLCK, 0, 1, 77), libc::EINVAL), // OFD: l_pid must be 0
+            (r, libc::F_OFD_SETLK, request(libc::F_WRLCK, 0, 1, 0), libc::EBADF),
+            (a, libc::F_OFD_SETLK, request(libc::F_WRLCK, i64::MAX, 2, 0), libc::EOVERFLOW),
+            (a, libc::F_OFD_SETLK, request(libc::F_WRLCK, 0, 1, 0), 0),
+            (b, libc::F_OFD_SETLK, request(libc::F_WRLCK, 0, 1, 0), libc::EAGAIN),
+            (b, libc::F_OFD_SETLK, request(libc::F_RDLCK, 0, 1, 0), libc::EAGAIN),
+            (a, libc::F_OFD_SETLK, request(libc::F_UNLCK, 0, 0, 0), 0),
+            (b, libc::F_OFD_SETLK, request(libc::F_RDLCK, 0, 1, 0), 0),
+        ];
+        for (fd, command, request, expected) in cases {
+            // SAFETY: `request` is a valid flock; a bad descriptor or command is an error number.
+            let ours = unsafe { fcntl_lock(fd, command, &request) };
+            assert_eq!((ours, through_libc(fd, command, &request)), (expected, expected), "fd {fd}, command {command}, {request:?}");
+        }
+        // The instruction itself (not the libc fallback) never writes errno.
+        #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), target_pointer_width = "64"))]
+        {
+            // SAFETY: this thread's errno, set and read back.
+            unsafe { *libc::__errno_location() = 4242 };
+            // SAFETY: as above.
+            assert_eq!(unsafe { fcntl_lock(-1, libc::F_OFD_SETLK, &request(libc::F_WRLCK, 0, 1, 0)) }, libc::EBADF);
+            // SAFETY: as above.
+            assert_eq!(unsafe { *libc::__errno_location() }, 4242);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
