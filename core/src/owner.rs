@@ -386,38 +386,40 @@ impl Owner {
     /// `Closed`; `NoLocksAvailable` when the kernel cannot split a lock to release part of it
     /// (nothing is released then).
     pub(crate) fn release(&self, view: ViewId, range: LockRange) -> Result<()> {
-        let (start, end) = (range.start(), range.raw_end());
         let mut state = self.state();
+        self.check_open(&state, view)?;
+        self.release_locked(&mut state, view, range.start(), range.raw_end())
+    }
+
+    /// Releases `[start, end)` for the open `view`, under the state lock. (Inline into its two
+    /// callers: `release` is a hot path.)
+    #[inline(always)]
+    fn release_locked(&self, state: &mut State, view: ViewId, start: u64, end: u64) -> Result<()> {
         if let Some(only) = state.sole_view(view) {
-            // The common case, as in `release_locked`, with the view found once.
             if !only.record.holds_any(start, end) {
-                return Ok(());
+                return Ok(()); // Holds nothing there: nothing to tell the kernel.
             }
             if state.parked.is_empty() && !state.waits_overlap(start, end) {
+                // The common case, inline: the kernel holds exactly this record, so one unlock
+                // makes it so.
                 self.set(state.fd(), LockOp::Unlock, start, end, false)
-                    .map_err(|error| self.error(&state, error, range, LockMode::Read))?;
+                    .map_err(|error| self.error(state, error, LockRange::from_bounds(start, end), LockMode::Read))?;
                 state.views[0].record.set(start, end, None);
                 return Ok(());
             }
         }
-        self.check_open(&state, view)?;
-        self.release_locked(&mut state, view, start, end)
+        self.release_by_records(state, view, start, end)
     }
 
-    /// Releases `[start, end)` for the open `view`, under the state lock.
-    fn release_locked(&self, state: &mut State, view: ViewId, start: u64, end: u64) -> Result<()> {
-        let record = state.record_mut(view);
-        if !record.holds_any(start, end) {
+    /// [`Self::release_locked`] in every case: the record changes, then the kernel is brought to
+    /// the views' combination.
+    #[inline(never)]
+    fn release_by_records(&self, state: &mut State, view: ViewId, start: u64, end: u64) -> Result<()> {
+        let at = state.position(view).expect("the view was checked to be open under this lock");
+        if !state.views[at].record.holds_any(start, end) {
             return Ok(()); // Holds nothing there: nothing to tell the kernel.
         }
-        if state.views.len() == 1 && state.parked.is_empty() && !state.waits_overlap(start, end) {
-            // The common case: the kernel holds exactly this record, so one unlock makes it so.
-            self.set(state.fd(), LockOp::Unlock, start, end, false)
-                .map_err(|error| self.error(state, error, LockRange::from_bounds(start, end), LockMode::Read))?;
-            state.record_mut(view).set(start, end, None);
-            return Ok(());
-        }
-        let record = state.record_mut(view);
+        let record = &mut state.views[at].record;
         let before: Vec<Run> = record.overlapping(start, end).collect();
         record.set(start, end, None);
         if let Err(error) = self.reconcile(state, start, end) {

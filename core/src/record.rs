@@ -41,9 +41,6 @@ impl LockRecord {
     /// [`Self::set`], every case.
     #[inline(never)]
     fn set_general(&mut self, start: u64, end: u64, mode: Option<LockMode>) {
-        if let ([], Some(mode)) = (self.runs.as_slice(), mode) {
-            return self.runs.push((start, end, mode));
-        }
         let (mut first, mut last) = self.overlap(start, end);
         // What replaces runs[first..last]: the head and tail that stick out, and the new run.
         let mut replacement: [Run; 3] = [(0, 0, LockMode::Read); 3];

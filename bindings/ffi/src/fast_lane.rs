@@ -100,17 +100,13 @@ pub(crate) fn range(start: u64, count: u64, flags: u32) -> Result<LockRange, loc
     }
 }
 
-/// [`range`] of an open-ended range or a signed start.
+/// [`range`] of an open-ended range or a signed start (at least one of the two flags is set).
 #[inline(never)]
 fn other_range(start: u64, count: u64, flags: u32) -> Result<LockRange, locksfile::Error> {
-    match flags & (LOCKSFILE_START_SIGNED | LOCKSFILE_TO_END) {
-        0 => LockRange::new(start, count),
-        LOCKSFILE_TO_END => LockRange::from_start(start),
-        _ => {
-            let start = if flags & LOCKSFILE_START_SIGNED != 0 { i128::from(start as i64) } else { i128::from(start) };
-            LockRange::checked(start, (flags & LOCKSFILE_TO_END == 0).then_some(i128::from(count)))
-        }
+    if flags & LOCKSFILE_START_SIGNED == 0 {
+        return LockRange::from_start(start); // Open-ended, from an unsigned start.
     }
+    LockRange::checked(i128::from(start as i64), (flags & LOCKSFILE_TO_END == 0).then_some(i128::from(count)))
 }
 
 fn acquired(acquired: bool) -> i32 {
