@@ -91,82 +91,63 @@ if hasattr(ctypes, "pythonapi"):
 _end = 2**63  # One past the largest lock index.
 
 
-def _ctypes_acquire(token: int, start: Any, count: Any, write: Any) -> Optional[int]:
-    if write is True:
-        flags = WRITE | BLOCK
-    elif write is False:
-        flags = BLOCK
-    else:
-        return None
-    if count is None:
-        if start.__class__ is not int or not 0 <= start < _end:
-            return None
-        count, flags = 0, flags | TO_END
-    elif start.__class__ is not int or count.__class__ is not int or not (0 <= start and 0 < count and start + count <= _end):
-        return None
-    status: int = _c_acquire(token, start, count, flags)
-    while status == INTERRUPTED:
-        _check_signals()  # Runs the handlers (a raise ends the wait), then waits again (PEP 475).
-        status = _c_acquire(token, start, count, flags)
-    return status
-
-
-def _ctypes_try_acquire(token: int, start: Any, count: Any, write: Any) -> Optional[int]:
-    if write is True:
-        flags = WRITE
-    elif write is False:
-        flags = 0
-    else:
-        return None
-    if count is None:
-        if start.__class__ is not int or not 0 <= start < _end:
-            return None
-        count, flags = 0, flags | TO_END
-    elif start.__class__ is not int or count.__class__ is not int or not (0 <= start and 0 < count and start + count <= _end):
-        return None
-    status: int = _c_acquire(token, start, count, flags)
-    return status
-
-
-def _ctypes_acquire_timeout(token: int, start: Any, count: Any, write: Any, seconds: float) -> Optional[int]:
-    if write is True:
-        flags = WRITE
-    elif write is False:
-        flags = 0
-    else:
-        return None
-    if count is None:
-        if start.__class__ is not int or not 0 <= start < _end:
-            return None
-        count, flags = 0, flags | TO_END
-    elif start.__class__ is not int or count.__class__ is not int or not (0 <= start and 0 < count and start + count <= _end):
-        return None
-    began = time.monotonic()
-    status: int = _c_acquire_timeout(token, start, count, flags, seconds)
-    while status == INTERRUPTED:
-        _check_signals()
-        status = _c_acquire_timeout(token, start, count, flags, max(0.0, began + seconds - time.monotonic()))
-    return status
-
-
-def _ctypes_release(token: int, start: Any, count: Any) -> Optional[int]:
-    if count is None:
-        if start.__class__ is not int or not 0 <= start < _end:
-            return None
-        status: int = _c_release(token, start, 0, TO_END)
-        return status
-    if start.__class__ is not int or count.__class__ is not int or not (0 <= start and 0 < count and start + count <= _end):
-        return None
-    status = _c_release(token, start, count, 0)
-    return status
-
-
 def _ctypes_plain_range(start: Any, count: Any) -> bool:
     if start.__class__ is not int:
         return False
     if count is None:
         return 0 <= start < _end
     return count.__class__ is int and 0 <= start and 0 < count and start + count <= _end
+
+
+def _ctypes_flags(start: Any, count: Any, write: Any, flags: int) -> int:
+    """``flags`` for the C functions, with ``write`` and an open end (``count`` None, passed as 0)
+    folded in; -1 when the arguments are not the plain case."""
+    if write is True:
+        flags |= WRITE
+    elif write is not False:
+        return -1
+    if not _ctypes_plain_range(start, count):
+        return -1
+    return flags | TO_END if count is None else flags
+
+
+def _ctypes_acquire(token: int, start: Any, count: Any, write: Any) -> Optional[int]:
+    flags = _ctypes_flags(start, count, write, BLOCK)
+    if flags < 0:
+        return None
+    status: int = _c_acquire(token, start, count or 0, flags)
+    while status == INTERRUPTED:
+        _check_signals()  # Runs the handlers (a raise ends the wait), then waits again (PEP 475).
+        status = _c_acquire(token, start, count or 0, flags)
+    return status
+
+
+def _ctypes_try_acquire(token: int, start: Any, count: Any, write: Any) -> Optional[int]:
+    flags = _ctypes_flags(start, count, write, 0)
+    if flags < 0:
+        return None
+    status: int = _c_acquire(token, start, count or 0, flags)
+    return status
+
+
+def _ctypes_acquire_timeout(token: int, start: Any, count: Any, write: Any, seconds: float) -> Optional[int]:
+    flags = _ctypes_flags(start, count, write, 0)
+    if flags < 0:
+        return None
+    began = time.monotonic()
+    status: int = _c_acquire_timeout(token, start, count or 0, flags, seconds)
+    while status == INTERRUPTED:
+        _check_signals()
+        status = _c_acquire_timeout(token, start, count or 0, flags, max(0.0, began + seconds - time.monotonic()))
+    return status
+
+
+def _ctypes_release(token: int, start: Any, count: Any) -> Optional[int]:
+    flags = _ctypes_flags(start, count, False, 0)
+    if flags < 0:
+        return None
+    status: int = _c_release(token, start, count or 0, flags)
+    return status
 
 
 _NEW, _ENTERING, _HELD, _DONE = 0, 1, 2, 3  # A guard's ``_state`` (see bindings/ffi/src/python/guard.rs).
